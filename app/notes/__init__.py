@@ -1,0 +1,57 @@
+"""Notes: a tiny Flask application deployed behind uWSGI and nginx."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+__version__ = "1.0.0"
+
+
+def _read_secret(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read().strip()
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Application factory.
+
+    Configuration order: defaults, ``NOTES_*`` environment variables,
+    ``SECRET_KEY_FILE`` (read into ``SECRET_KEY``), then ``test_config``.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        DATABASE=os.path.join(app.instance_path, "notes.sqlite3"),
+        SECRET_KEY=None,
+        MAX_NOTE_LENGTH=2000,
+    )
+    app.config.from_prefixed_env("NOTES")
+
+    secret_key_file = app.config.get("SECRET_KEY_FILE")
+    if secret_key_file:
+        app.config["SECRET_KEY"] = _read_secret(str(secret_key_file))
+
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+
+    if not app.config.get("SECRET_KEY") and not app.testing:
+        raise RuntimeError(
+            "SECRET_KEY is not set: point NOTES_SECRET_KEY_FILE at a file "
+            "containing the secret key (or set NOTES_SECRET_KEY)."
+        )
+
+    database = os.path.abspath(str(app.config["DATABASE"]))
+    instance = os.path.abspath(app.instance_path)
+    if os.path.commonpath([database, instance]) == instance:
+        # Only create the instance folder when the database lives in it;
+        # the deployed code directory is read-only.
+        os.makedirs(instance, exist_ok=True)
+
+    from . import db, views
+
+    db.init_app(app)
+    views.register(app)
+    return app

@@ -1,0 +1,128 @@
+"""HTML page, health check and the JSON notes API."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException, NotFound
+
+from . import __version__
+from .db import get_db
+
+pages = Blueprint("pages", __name__)
+api = Blueprint("api", __name__, url_prefix="/api")
+
+INDEX_LIMIT = 50
+TEXT_REQUIRED = "field 'text' is required and must be a non-empty string"
+
+
+def _note(row: sqlite3.Row) -> dict[str, Any]:
+    return {"id": row["id"], "text": row["text"], "created": row["created"]}
+
+
+def _error(message: str, status: int) -> tuple[Response, int]:
+    return jsonify(error=message), status
+
+
+def _latest_notes(limit: int | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT id, text, created FROM notes ORDER BY id DESC"
+    params: tuple[int, ...] = ()
+    if limit is not None:
+        sql += " LIMIT ?"
+        params = (limit,)
+    return [_note(row) for row in get_db().execute(sql, params).fetchall()]
+
+
+@pages.get("/")
+def index() -> str:
+    return render_template(
+        "index.html", version=__version__, notes=_latest_notes(INDEX_LIMIT)
+    )
+
+
+@pages.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    body: dict[str, Any] = {
+        "status": "ok",
+        "version": __version__,
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    try:
+        get_db().execute("SELECT 1").fetchone()
+    except sqlite3.Error as exc:
+        current_app.logger.error("health check: database unreachable: %s", exc)
+        body.update(status="error", error="database unreachable")
+        return jsonify(body), 503
+    return jsonify(body), 200
+
+
+@api.get("/notes")
+def list_notes() -> Response:
+    return jsonify(notes=_latest_notes())
+
+
+@api.get("/notes/<int:note_id>")
+def get_note(note_id: int) -> Response:
+    row = (
+        get_db()
+        .execute("SELECT id, text, created FROM notes WHERE id = ?", (note_id,))
+        .fetchone()
+    )
+    if row is None:
+        raise NotFound(f"note {note_id} not found")
+    return jsonify(_note(row))
+
+
+@api.post("/notes")
+def create_note() -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
+    if not request.is_json:
+        return _error("content type must be application/json", 415)
+    payload = request.get_json(silent=True)
+    if payload is None:
+        return _error("request body must be valid JSON", 400)
+    if not isinstance(payload, dict):
+        return _error("request body must be a JSON object", 400)
+    text = payload.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return _error(TEXT_REQUIRED, 400)
+    limit = int(current_app.config["MAX_NOTE_LENGTH"])
+    if len(text) > limit:
+        return _error(f"field 'text' must be at most {limit} characters", 400)
+
+    db = get_db()
+    with db:
+        cur = db.execute("INSERT INTO notes (text) VALUES (?)", (text,))
+    row = db.execute(
+        "SELECT id, text, created FROM notes WHERE id = ?", (cur.lastrowid,)
+    ).fetchone()
+    location = url_for("api.get_note", note_id=row["id"])
+    return jsonify(_note(row)), 201, {"Location": location}
+
+
+def _handle_http_error(exc: HTTPException) -> Any:
+    if request.path.startswith("/api/"):
+        return _error(exc.description or exc.name, exc.code or 500)
+    return exc
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(pages)
+    app.register_blueprint(api)
+    # Flask logs unhandled exceptions and passes them to the 500 handler
+    # as InternalServerError.
+    for code in (404, 405, 413, 500):
+        app.register_error_handler(code, _handle_http_error)

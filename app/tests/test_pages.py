@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from notes import __version__, create_app
+
+
+def test_index_renders_html_and_links_stylesheet(client: FlaskClient) -> None:
+    client.post("/api/notes", json={"text": "<b>shown escaped</b>"})
+    resp = client.get("/")
+    assert resp.status_code == 200
+    assert resp.mimetype == "text/html"
+    body = resp.get_data(as_text=True)
+    assert "<title>Notes</title>" in body
+    assert 'href="/static/style.css"' in body
+    assert __version__ in body
+    assert "&lt;b&gt;shown escaped&lt;/b&gt;" in body
+    assert client.get("/static/style.css").status_code == 200
+
+
+def test_healthz_reports_status_version_hostname_and_pid(client: FlaskClient) -> None:
+    resp = client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.get_json() == {
+        "status": "ok",
+        "version": __version__,
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+
+
+def test_healthz_returns_503_when_database_unreachable(tmp_path: Path) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "DATABASE": str(tmp_path / "missing-dir" / "notes.sqlite3"),
+        }
+    )
+    resp = app.test_client().get("/healthz")
+    assert resp.status_code == 503
+    data = resp.get_json()
+    assert data["status"] == "error"
+    assert data["version"] == __version__
