@@ -1,0 +1,162 @@
+"""Shared values and helpers of the testinfra tests (run on the target host)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+import time
+from typing import NamedTuple
+
+# What the playbook deploys; change it here, not in the tests.
+APP = "notes"
+APP_USER = APP
+APP_GROUP = APP
+WEB_USER = "www-data"
+WEB_GROUP = "www-data"
+NOLOGIN_SHELL = "/usr/sbin/nologin"
+
+EMPEROR_SERVICE = "uwsgi-emperor"
+EMPEROR_UNIT_FILE = f"/etc/systemd/system/{EMPEROR_SERVICE}.service"
+EMPEROR_INI = "/etc/uwsgi/emperor.ini"
+VASSALS_DIR = "/etc/uwsgi/vassals"
+VASSAL_INI = f"{VASSALS_DIR}/{APP}.ini"
+
+RUN_DIR = "/run/uwsgi"
+APP_SOCKET = f"{RUN_DIR}/{APP}.sock"
+APP_RUN_DIR = f"{RUN_DIR}/{APP}"
+VASSAL_STATS_SOCKET = f"{APP_RUN_DIR}/stats.sock"
+EMPEROR_STATS_SOCKET = f"{RUN_DIR}/emperor.stats.sock"
+
+CODE_ROOT = f"/srv/{APP}"
+CODE_DIR = f"{CODE_ROOT}/app/{APP}"
+VENV = f"{CODE_ROOT}/venv"
+DATA_DIR = f"/var/lib/{APP}"
+DATABASE = f"{DATA_DIR}/{APP}.sqlite3"
+CONFIG_DIR = f"/etc/{APP}"
+SECRET_KEY_FILE = f"{CONFIG_DIR}/secret_key"
+
+NGINX_SERVICE = "nginx"
+SITES_AVAILABLE = "/etc/nginx/sites-available"
+SITES_ENABLED = "/etc/nginx/sites-enabled"
+VHOST_FILE = f"{SITES_AVAILABLE}/{APP}.conf"
+VHOST_ACCESS_LOG = f"/var/log/nginx/{APP}.access.log"
+SERVER_NAMES = ("localhost", "127.0.0.1")
+HTTP_PORT = 80
+BASE_URL = "http://localhost"
+STYLESHEET = "/static/style.css"
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class Response(NamedTuple):
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def curl(host, path, *curl_args):
+    """Run curl on the host against BASE_URL + path; the raw CommandResult."""
+    args = " ".join(shlex.quote(a) for a in (*curl_args, BASE_URL + path))
+    return host.run(f"curl -sS --max-time 20 -o /dev/null {args}")
+
+
+def http(host, path, *curl_args) -> Response:
+    """GET (or whatever curl_args say) BASE_URL + path from inside the host."""
+    args = " ".join(shlex.quote(a) for a in (*curl_args, BASE_URL + path))
+    script = (
+        'd=$(mktemp -d) || exit 99; trap \'rm -rf "$d"\' EXIT; '
+        "code=$(curl -sS --max-time 20 -o \"$d/body\" -D \"$d/headers\" "
+        f"-w '%{{http_code}}' {args}) || exit $?; "
+        'printf "%s\\n" "$code"; base64 -w0 "$d/headers"; echo; base64 -w0 "$d/body"; echo'
+    )
+    result = host.run(script)
+    assert result.rc == 0, f"curl {path} failed (rc={result.rc}): {result.stderr}"
+    code, raw_headers, raw_body = (result.stdout.split("\n") + ["", ""])[:3]
+    headers: dict[str, str] = {}
+    # With redirects or "100 Continue" curl writes several blocks: keep the last.
+    block = base64.b64decode(raw_headers).decode("latin-1").strip().split("\r\n\r\n")[-1]
+    for line in block.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return Response(int(code), headers, base64.b64decode(raw_body).decode("utf-8", "replace"))
+
+
+_READ_STATS = """
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print(json.dumps(json.loads(data)))
+"""
+
+
+def stats_command(path):
+    return f"python3 -c {shlex.quote(_READ_STATS)} {shlex.quote(path)}"
+
+
+def vassal_stats(host) -> dict:
+    """The vassal's JSON stats, read as root from its unix stats socket."""
+    return json.loads(host.check_output(stats_command(VASSAL_STATS_SOCKET)))
+
+
+def vassal_requests(host) -> int:
+    """Total requests the vassal's workers have handled."""
+    return sum(worker["requests"] for worker in vassal_stats(host)["workers"])
+
+
+def settled_vassal_requests(host, wait=0.3, attempts=20) -> int:
+    """vassal_requests once it stops moving (a worker counts a request after replying)."""
+    previous = vassal_requests(host)
+    for _ in range(attempts):
+        time.sleep(wait)
+        current = vassal_requests(host)
+        if current == previous:
+            return current
+        previous = current
+    return previous
+
+
+_LIST_PROCESSES = """
+import json, os, pwd
+out = []
+for pid in os.listdir("/proc"):
+    if not pid.isdigit():
+        continue
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            status = dict(l.split(":", 1) for l in fh.read().splitlines() if ":" in l)
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            args = fh.read().replace(b"\\0", b" ").decode(errors="replace").strip()
+        with open(f"/proc/{pid}/comm") as fh:
+            comm = fh.read().strip()
+    except OSError:
+        continue
+    uid = int(status["Uid"].split()[1])
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    out.append({"pid": int(pid), "ppid": int(status["PPid"]), "user": user,
+                "comm": comm, "args": args})
+print(json.dumps(out))
+"""
+
+
+def processes(host, name) -> list[dict]:
+    """Processes whose comm starts with name: pid, ppid, user (effective), comm, args.
+
+    Read from /proc with python3 (always on an Ansible target), so the tests do
+    not need procps, which minimal images lack.
+    """
+    every = json.loads(host.check_output(f"python3 -c {shlex.quote(_LIST_PROCESSES)}"))
+    return [p for p in every if p["comm"].startswith(name)]
+
+
+def cpu_count(host) -> int:
+    return int(host.check_output("nproc"))

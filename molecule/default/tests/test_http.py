@@ -1,0 +1,121 @@
+"""HTTP, from inside the host: nginx serves static files itself and the app through uWSGI."""
+
+import json
+import shlex
+import time
+import uuid
+
+import pytest
+
+from conftest import (
+    APP_USER,
+    MAX_BODY_BYTES,
+    SERVER_NAMES,
+    STYLESHEET,
+    VHOST_ACCESS_LOG,
+    curl,
+    http,
+    processes,
+    settled_vassal_requests,
+    vassal_requests,
+)
+
+JSON = ("-H", "Content-Type: application/json")
+
+
+def test_home_page_is_html_linking_the_stylesheet(host):
+    response = http(host, "/")
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert f'href="{STYLESHEET}"' in response.body
+
+
+def test_stylesheet_is_served(host):
+    response = http(host, STYLESHEET)
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/css")
+
+
+def test_stylesheet_is_cacheable_by_browsers(host):
+    headers = http(host, STYLESHEET).headers
+    assert "max-age=" in headers.get("cache-control", "")
+    assert "expires" in headers
+
+
+def test_stylesheet_is_served_by_nginx_without_reaching_uwsgi(host):
+    before = settled_vassal_requests(host)
+    assert http(host, STYLESHEET).status == 200
+    assert settled_vassal_requests(host) == before
+
+
+def test_app_requests_reach_uwsgi(host):
+    # The control of the test above: the stats do count what reaches uWSGI.
+    before = settled_vassal_requests(host)
+    assert http(host, "/healthz").status == 200
+    deadline = time.monotonic() + 5
+    while vassal_requests(host) == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert vassal_requests(host) > before
+
+
+def test_healthz_reports_ok_with_version_hostname_and_pid(host):
+    response = http(host, "/healthz")
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("application/json")
+    health = json.loads(response.body)
+    assert health["status"] == "ok"
+    assert health["version"]
+    assert health["hostname"] == host.check_output("cat /proc/sys/kernel/hostname")
+    workers = {p["pid"] for p in processes(host, "uwsgi") if p["user"] == APP_USER}
+    assert health["pid"] in workers
+
+
+def test_posted_note_is_listed(host):
+    text = f"testinfra {uuid.uuid4()}"
+    created = http(host, "/api/notes", "-X", "POST", *JSON, "--data", json.dumps({"text": text}))
+    assert created.status == 201
+    assert json.loads(created.body)["text"] == text
+    listed = http(host, "/api/notes")
+    assert listed.status == 200
+    assert text in [note["text"] for note in json.loads(listed.body)["notes"]]
+
+
+def test_invalid_json_gets_400_with_an_error(host):
+    response = http(host, "/api/notes", "-X", "POST", *JSON, "--data", "{not json")
+    assert response.status == 400
+    assert json.loads(response.body)["error"]
+
+
+def test_oversized_body_is_rejected_by_nginx_with_413(host):
+    body = host.check_output("mktemp")
+    try:
+        host.check_output(f"head -c {2 * MAX_BODY_BYTES} /dev/zero > {shlex.quote(body)}")
+        before = settled_vassal_requests(host)
+        response = http(host, "/api/notes", "-X", "POST", *JSON, "--data-binary", f"@{body}")
+        assert response.status == 413
+        # nginx refused it: uWSGI's own limit never had to.
+        assert settled_vassal_requests(host) == before
+    finally:
+        host.run(f"rm -f {shlex.quote(body)}")
+
+
+@pytest.mark.parametrize("server_name", SERVER_NAMES)
+def test_site_answers_its_server_names(host, server_name):
+    response = http(host, "/healthz", "-H", f"Host: {server_name}")
+    assert response.status == 200
+    assert json.loads(response.body)["status"] == "ok"
+
+
+def test_unknown_host_gets_connection_closed(host):
+    result = curl(host, "/", "-H", "Host: unknown.example")
+    assert result.rc == 52, result.stderr  # curl: "Empty reply from server"
+
+
+def test_server_header_hides_nginx_version(host):
+    assert http(host, "/").headers["server"] == "nginx"
+
+
+def test_requests_are_logged_in_vhost_access_log(host):
+    marker = f"testinfra-{uuid.uuid4()}"
+    assert http(host, f"/healthz?{marker}").status == 200
+    assert host.run(f"grep -qF {marker} {VHOST_ACCESS_LOG}").rc == 0

@@ -1,0 +1,52 @@
+"""Services and processes: systemd runs the emperor and nginx; only the emperor is root."""
+
+import pytest
+
+from conftest import (
+    APP_USER,
+    EMPEROR_INI,
+    EMPEROR_SERVICE,
+    EMPEROR_UNIT_FILE,
+    NGINX_SERVICE,
+    WEB_USER,
+    cpu_count,
+    processes,
+)
+
+
+@pytest.mark.parametrize("name", [EMPEROR_SERVICE, NGINX_SERVICE])
+def test_service_is_running(host, name):
+    assert host.service(name).is_running
+
+
+@pytest.mark.parametrize("name", [EMPEROR_SERVICE, NGINX_SERVICE])
+def test_service_is_enabled_at_boot(host, name):
+    assert host.service(name).is_enabled
+
+
+def test_emperor_runs_from_the_deployed_unit_file(host):
+    fragment = host.check_output(f"systemctl show -p FragmentPath --value {EMPEROR_SERVICE}")
+    assert fragment == EMPEROR_UNIT_FILE
+
+
+def test_only_the_emperor_uwsgi_process_runs_as_root(host):
+    root_uwsgi = [p for p in processes(host, "uwsgi") if p["user"] == "root"]
+    assert len(root_uwsgi) == 1, root_uwsgi
+    assert f"--ini {EMPEROR_INI}" in root_uwsgi[0]["args"]
+
+
+def test_uwsgi_workers_never_run_as_root(host):
+    vassal = [p for p in processes(host, "uwsgi") if EMPEROR_INI not in p["args"]]
+    assert vassal, "no vassal process is running"
+    assert {p["user"] for p in vassal} == {APP_USER}
+
+
+def test_vassal_runs_two_workers_per_cpu_core_plus_a_master(host):
+    app_uwsgi = [p for p in processes(host, "uwsgi") if p["user"] == APP_USER]
+    assert len(app_uwsgi) == 2 * cpu_count(host) + 1
+
+
+def test_nginx_workers_run_as_web_user(host):
+    workers = [p for p in processes(host, "nginx") if "worker process" in p["args"]]
+    assert workers, "no nginx worker is running"
+    assert {p["user"] for p in workers} == {WEB_USER}
