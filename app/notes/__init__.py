@@ -27,6 +27,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         DATABASE=os.path.join(app.instance_path, "notes.sqlite3"),
         SECRET_KEY=None,
         MAX_NOTE_LENGTH=2000,
+        # Set by the deployment (NOTES_RELEASE) to the release directory's name.
+        RELEASE="unreleased",
     )
     app.config.from_prefixed_env("NOTES")
 

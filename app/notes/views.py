@@ -58,6 +58,7 @@ def healthz() -> tuple[Response, int]:
     body: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
+        "release": str(current_app.config["RELEASE"]),
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
     }

@@ -4,6 +4,7 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 
 from notes import __version__, create_app
@@ -28,9 +29,18 @@ def test_healthz_reports_status_version_hostname_and_pid(client: FlaskClient) ->
     assert resp.get_json() == {
         "status": "ok",
         "version": __version__,
+        "release": "unreleased",
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
     }
+
+
+def test_healthz_reports_the_release_the_deployment_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NOTES_RELEASE", "20261125T000000Z-1.0.0-0123456789")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE": str(tmp_path / "n.db")})
+    assert app.test_client().get("/healthz").get_json()["release"] == "20261125T000000Z-1.0.0-0123456789"
 
 
 def test_healthz_returns_503_when_database_unreachable(tmp_path: Path) -> None:
