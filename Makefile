@@ -17,3 +17,8 @@ lint:
 # Remove the sandbox host.
 destroy:
 	docker rm -f flask-sandbox
+
+# Benchmark: creates bench-* hosts, deploys, measures, writes bench/results.md and bench/results.png.
+.PHONY: bench
+bench:
+	scripts/bench

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Runs as root INSIDE the HTTP bench host, after site.yml has converged it with the
+# shipped defaults. Adds, for the measurement only, the alternatives and variants that
+# bench/http.sh loads side by side with the stack (all on 127.0.0.1):
+#   :80   the stack as deployed: nginx -> unix socket -> uWSGI vassal -> Flask
+#   :8081 nginx returning a static 200 (the ceiling of the HTTP tier)
+#   :8082 uWSGI alone (--http11-socket: --http-socket plus keep-alive), the vassal's ini otherwise unchanged
+#   :8083 nginx -> Gunicorn (sync workers, same count as the vassal's processes)
+#   :8084 nginx -> the vassal for every path, so /static/ goes through Flask
+#   :8090.. nginx -> variant vassals, each differing from notes.ini in one setting
+#   :8096 the stack with nginx's access log off
+#   :8097 a second nginx with worker_processes 1 -> the vassal
+# usage: host-setup.sh GUNICORN_WHEEL_DIR
+set -euo pipefail
+wheels=$1
+vassal=/etc/uwsgi/vassals/notes.ini
+conf=/etc/bench
+mkdir -p "$conf"
+
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk curl >/dev/null
+
+processes=$(awk -F' *= *' '$1 == "processes" {print $2}' "$vassal")
+[ -n "$processes" ] || { echo "no processes in $vassal" >&2; exit 1; }
+
+# A vassal's ini without its socket, stats and privilege-handing lines; the caller adds its own.
+base_ini() {
+  grep -Ev '^(socket|chown-socket|chmod-socket|stats|exec-as-root) *=' "$vassal"
+}
+
+# uWSGI alone, speaking HTTP itself: same app, venv, uid and worker count.
+{ base_ini; echo "http11-socket = 127.0.0.1:8082"; } >"$conf/uwsgi-alone.ini"
+systemctl stop bench-uwsgi-alone 2>/dev/null || true; systemctl reset-failed bench-uwsgi-alone 2>/dev/null || true
+systemd-run --quiet --collect --unit=bench-uwsgi-alone /usr/bin/uwsgi-core --ini "$conf/uwsgi-alone.ini"
+
+# Gunicorn in a venv of its own (its wheels only), which imports Flask and the rest from the
+# vassal's virtualenv; same code dir, uid and environment as the vassal.
+ini_get() { awk -v k="$1" '$0 ~ "^" k " *=" {sub(/^[^=]*= */, ""); print}' "$vassal"; }
+chdir=$(ini_get chdir | tail -n 1) venv=$(ini_get virtualenv | tail -n 1) uid=$(ini_get uid | tail -n 1)
+[ -d "$chdir" ] && [ -d "$venv" ] && [ -n "$uid" ] || { echo "chdir/virtualenv/uid not found in $vassal" >&2; exit 1; }
+envs=()
+while IFS= read -r e; do envs+=(-E "$e"); done < <(ini_get env)
+rm -rf /opt/bench-gunicorn
+python3 -m venv /opt/bench-gunicorn
+/opt/bench-gunicorn/bin/pip install --quiet --no-index --find-links "$wheels" gunicorn
+"$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))' \
+  >"$(/opt/bench-gunicorn/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/app-venv.pth"
+# Gunicorn gives its socket the app's group, so the directory (app user:www-data 0750) is
+# what keeps other users out, and the socket itself is left open (umask 0).
+install -d -o "$uid" -g www-data -m 0750 /run/bench-gunicorn
+systemctl stop bench-gunicorn 2>/dev/null || true; systemctl reset-failed bench-gunicorn 2>/dev/null || true
+systemd-run --quiet --collect --unit=bench-gunicorn --uid="$uid" --gid="$uid" \
+  --working-directory="$chdir" "${envs[@]}" \
+  /opt/bench-gunicorn/bin/gunicorn --workers "$processes" --umask 0 \
+  --bind unix:/run/bench-gunicorn/gunicorn.sock "$(ini_get module | tail -n 1)"
+
+# Variant vassals: notes.ini with one setting changed, each on its own socket.
+variant() {  # NAME SETTING...
+  local name=$1; shift
+  {
+    base_ini | grep -Ev "^($(printf '%s|' "${@%% =*}")__none__) *="
+    echo "socket = /run/uwsgi/bench-$name.sock"
+    echo "chown-socket = notes:www-data"
+    echo "chmod-socket = 660"
+    printf '%s\n' "$@"
+  } >"/etc/uwsgi/vassals/bench-$name.ini"
+}
+variant p1core "processes = $((processes / 2 > 0 ? processes / 2 : 1))"
+variant p4core "processes = $((processes * 2))"
+variant threads "processes = $((processes / 2 > 0 ? processes / 2 : 1))" "threads = 2"
+variant thunder "thunder-lock = true"
+variant listen "listen = 1024"
+variant uwsgilog "disable-logging = false"
+
+cat >/etc/nginx/conf.d/bench.conf <<'NGINX'
+# Bench-only servers (bench/host-setup.sh), loopback only.
+server {
+    listen 127.0.0.1:8081;
+    location / { default_type application/json; return 200 '{"status": "ok"}'; }
+}
+server {
+    listen 127.0.0.1:8083;
+    location / {
+        proxy_pass http://unix:/run/bench-gunicorn/gunicorn.sock;
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+}
+server {
+    listen 127.0.0.1:8084;
+    access_log /var/log/nginx/bench-flask-static.access.log;
+    location / { include uwsgi_params; uwsgi_pass unix:/run/uwsgi/notes.sock; }
+}
+server {
+    listen 127.0.0.1:8096;
+    access_log off;
+    location / { include uwsgi_params; uwsgi_pass unix:/run/uwsgi/notes.sock; }
+}
+NGINX
+port=8090
+for name in p1core p4core threads thunder listen uwsgilog; do
+  cat >>/etc/nginx/conf.d/bench.conf <<NGINX
+server {
+    listen 127.0.0.1:$port;
+    access_log /var/log/nginx/bench-$name.access.log;
+    location / { include uwsgi_params; uwsgi_pass unix:/run/uwsgi/bench-$name.sock; }
+}
+NGINX
+  port=$((port + 1))
+done
+nginx -t -q
+systemctl reload nginx
+
+# A second nginx, the deployed nginx.conf with one worker, serving only the stack.
+sed -e 's/^worker_processes .*/worker_processes 1;/' -e 's#^pid .*#pid /run/bench-nginx-w1.pid;#' \
+    -e '/^ *include \/etc\/nginx\/\(conf.d\|sites-enabled\)/d' \
+    -e '/^ *server {/,/^ *}/d' /etc/nginx/nginx.conf >"$conf/nginx-w1.conf"
+# The server goes before the last closing brace, the end of the http block.
+last=$(grep -n '^}' "$conf/nginx-w1.conf" | tail -n 1 | cut -d: -f1)
+sed -i "${last}i\\    server { listen 127.0.0.1:8097; location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:/run/uwsgi/notes.sock; } }" \
+  "$conf/nginx-w1.conf"
+[ -f /run/bench-nginx-w1.pid ] && kill "$(cat /run/bench-nginx-w1.pid)" 2>/dev/null && sleep 1
+nginx -t -q -c "$conf/nginx-w1.conf"
+nginx -c "$conf/nginx-w1.conf"
+
+# Every endpoint answers 200 before any load.
+sleep 2
+for url in http://127.0.0.1/healthz http://127.0.0.1:8081/healthz http://127.0.0.1:8082/healthz \
+           http://127.0.0.1:8083/healthz http://127.0.0.1/static/style.css \
+           http://127.0.0.1:8084/static/style.css http://127.0.0.1:8090/healthz \
+           http://127.0.0.1:8091/healthz http://127.0.0.1:8092/healthz http://127.0.0.1:8093/healthz \
+           http://127.0.0.1:8094/healthz http://127.0.0.1:8095/healthz http://127.0.0.1:8096/healthz \
+           http://127.0.0.1:8097/healthz; do
+  ok=""
+  for _ in $(seq 20); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || true)
+    [ "$code" = 200 ] && { ok=1; break; }
+    sleep 1
+  done
+  [ -n "$ok" ] || { echo "host-setup: $url answers $code, not 200" >&2; exit 1; }
+done
+echo "host-setup: every endpoint answers 200 (vassal processes: $processes)"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# HTTP figures: runs wrk INSIDE the bench host against 127.0.0.1 only, every case with the
+# same settings, BENCH_REPS rounds, the cases interleaved within each round so drift on the
+# machine hits every case alike. Appends one JSON object per run to OUT.
+#   usage: bench/http.sh HOST OUT
+#   env: BENCH_DURATION (s, default 10), BENCH_REPS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+host=$1 out=$2
+duration=${BENCH_DURATION:-10} reps=${BENCH_REPS:-3}
+conns=${BENCH_CONNECTIONS:-64} threads=${BENCH_THREADS:-2}
+
+# name|url|connections|errors allowed (only the backlog stress pair: its errors are the figure)
+cases=(
+  "nginx-static|http://127.0.0.1:8081/healthz|$conns|no"
+  "stack|http://127.0.0.1:80/healthz|$conns|no"
+  "uwsgi-alone|http://127.0.0.1:8082/healthz|$conns|no"
+  "gunicorn|http://127.0.0.1:8083/healthz|$conns|no"
+  "file-nginx|http://127.0.0.1:80/static/style.css|$conns|no"
+  "file-flask|http://127.0.0.1:8084/static/style.css|$conns|no"
+  "var-processes-1-per-core|http://127.0.0.1:8090/healthz|$conns|no"
+  "var-processes-4-per-core|http://127.0.0.1:8091/healthz|$conns|no"
+  "var-threads-2|http://127.0.0.1:8092/healthz|$conns|no"
+  "var-thunder-lock|http://127.0.0.1:8093/healthz|$conns|no"
+  "var-uwsgi-request-log|http://127.0.0.1:8095/healthz|$conns|no"
+  "var-nginx-access-log-off|http://127.0.0.1:8096/healthz|$conns|no"
+  "var-nginx-1-worker|http://127.0.0.1:8097/healthz|$conns|no"
+  "stress-stack|http://127.0.0.1:80/healthz|$((conns * 4))|yes"
+  "stress-listen-1024|http://127.0.0.1:8094/healthz|$((conns * 4))|yes"
+)
+[ -z "${BENCH_CASES:-}" ] || mapfile -t cases < <(printf '%s\n' "${cases[@]}" | grep -E "^(${BENCH_CASES// /|})\|")
+
+for rep in $(seq "$reps"); do
+  for spec in "${cases[@]}"; do
+    IFS='|' read -r name url c allow <<<"$spec"
+    log "wrk round $rep/$reps: $name (-t$threads -c$c -d${duration}s $url)"
+    raw=$(docker exec "$host" timeout $((duration + 30)) wrk -t"$threads" -c"$c" -d"${duration}s" \
+            --timeout 5s --latency -s /tmp/bench/wrk-report.lua "$url") || die "wrk failed on $name: $raw"
+    json=$(sed -n 's/^BENCH_JSON //p' <<<"$raw")
+    [ -n "$json" ] || die "no report from wrk on $name: $raw"
+    python3 - "$name" "$rep" "$c" "$duration" "$allow" "$json" >>"$out" <<'PY'
+import json, sys
+name, rep, conns, duration, allow, raw = sys.argv[1:]
+run = json.loads(raw)
+errors = sum(run[k] for k in ("connect", "read", "write", "status", "timeout"))
+if run["requests"] <= 0:
+    sys.exit(f"{name}: no request completed")
+if errors and allow != "yes":
+    sys.exit(f"{name}: {errors} errors (non-2xx/3xx or socket errors): {raw}")
+run.update(case=name, rep=int(rep), connections=int(conns), duration_s=int(duration),
+           errors=errors, rps=run["requests"] / (run["duration_us"] / 1e6))
+print(json.dumps(run))
+PY
+  done
+done

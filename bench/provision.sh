@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Provisioning figures, written as JSON to OUT:
+#   fresh converge of site.yml on 1, 2 and 4 fresh bare hosts (bookworm, both tiers each),
+#   the idempotent re-run on the 1-host set (must report changed=0),
+#   the whole `molecule test -s default` on a copy of the scenario whose hosts are named
+#   bench-mol-* (so it never touches anyone else's notes-debian* hosts), with its phases timed.
+# The controller's wheelhouse cache must be warm (scripts/bench converges the HTTP host first),
+# so every timed converge does the same controller work.
+#   usage: bench/provision.sh OUT
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+out=$1
+work="$BENCH_TMP/provision"
+rm -rf "$work"; mkdir -p "$work"
+declare -A t
+
+for n in 1 2 4; do
+  hosts=()
+  for i in $(seq "$n"); do hosts+=("bench-p$n-$i"); done
+  log "provisioning: $n fresh host(s): ${hosts[*]}"
+  for h in "${hosts[@]}"; do start_host "$h" & done
+  wait
+  for h in "${hosts[@]}"; do
+    [ "$(docker inspect -f '{{.State.Running}}' "$h")" = true ] || die "host $h is not running"
+  done
+  write_inventory "$work/inv-$n" "${hosts[@]}"
+  t[converge_$n]=$(converge "$work/inv-$n" "$work/converge-$n.log")
+  log "provisioning: converge of $n host(s): ${t[converge_$n]} s"
+  if [ "$n" = 1 ]; then
+    t[idempotent_1]=$(converge "$work/inv-1" "$work/idempotent-1.log")
+    changed=$(changed_total "$work/idempotent-1.log")
+    [ "$changed" = 0 ] || die "the re-run changed $changed task(s), log: $work/idempotent-1.log"
+    log "provisioning: idempotent re-run: ${t[idempotent_1]} s, changed=0"
+  fi
+  remove_hosts "${hosts[@]}"
+done
+
+# molecule test -s default, on a copy of the scenario in a project of its own (links to
+# this checkout's roles, playbooks, inventory and app), host names prefixed bench-mol-.
+proj="$work/bench-molecule"
+mkdir -p "$proj/molecule" "$proj/.cache"
+for f in ansible.cfg site.yml playbooks roles inventory app; do ln -s "$PROJECT_DIR/$f" "$proj/$f"; done
+cp -r "$PROJECT_DIR/molecule/default" "$proj/molecule/default"
+sed -i 's/notes-debian/bench-mol-debian/g' "$proj/molecule/default/molecule.yml"
+hosts_in_scenario=$(grep -c '^  - name: ' "$proj/molecule/default/molecule.yml")
+log "molecule test -s default ($hosts_in_scenario hosts) in $proj"
+(cd "$proj" && PATH="$PROJECT_DIR/.venv/bin:$PATH" NO_COLOR=1 ANSIBLE_NOCOLOR=1 PYTHONDONTWRITEBYTECODE=1 \
+   "$PROJECT_DIR/.venv/bin/python" "$BENCH_DIR/timestamp_lines.py" molecule test -s default) \
+   >"$work/molecule.log" 2>&1 || { tail -n 40 "$work/molecule.log" >&2; die "molecule test failed, log: $work/molecule.log"; }
+
+python3 - "$out" "$work/molecule.log" "$hosts_in_scenario" \
+  "${t[converge_1]}" "${t[idempotent_1]}" "${t[converge_2]}" "${t[converge_4]}" <<'PY'
+import json, re, sys
+out, mlog, mhosts, c1, i1, c2, c4 = sys.argv[1:]
+stamped = [line.split(" ", 1) for line in open(mlog, encoding="utf-8", errors="replace")]
+marks = [(float(ts), m.group(1)) for ts, *rest in stamped if rest
+         for m in [re.search(r"(\w+): Executing", rest[0])] if m]
+end = float(stamped[-1][0])
+phases: dict[str, float] = {}
+for (ts, phase), nxt in zip(marks, [m[0] for m in marks[1:]] + [end]):
+    phases[phase] = phases.get(phase, 0.0) + nxt - ts
+for needed in ("create", "converge", "idempotence", "verify", "destroy"):
+    if needed not in phases:
+        sys.exit(f"molecule log has no '{needed}' phase: {mlog}")
+json.dump({
+    "converge_1": float(c1), "idempotent_1": float(i1),
+    "converge_2": float(c2), "converge_4": float(c4),
+    "molecule_hosts": int(mhosts),
+    "molecule_total": end - float(stamped[0][0]),
+    "molecule_phases": phases,
+}, open(out, "w"), indent=2)
+PY
+log "provisioning figures: $out"
