@@ -43,7 +43,14 @@ VHOST_FILE = f"{SITES_AVAILABLE}/{APP}.conf"
 VHOST_ACCESS_LOG = f"/var/log/nginx/{APP}.access.log"
 SERVER_NAMES = ("localhost", "127.0.0.1")
 HTTP_PORT = 80
-BASE_URL = "http://localhost"
+HTTPS_PORT = 443
+SERVER_NAME = SERVER_NAMES[0]
+HTTP_URL = f"http://{SERVER_NAME}"
+BASE_URL = f"https://{SERVER_NAME}"
+TLS_DIR = "/etc/nginx/tls"
+TLS_CERT = f"{TLS_DIR}/{APP}.crt"
+TLS_KEY = f"{TLS_DIR}/{APP}.key"
+ACME_DIR = "/var/www/acme/.well-known/acme-challenge"
 STYLESHEET = "/static/style.css"
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -54,15 +61,18 @@ class Response(NamedTuple):
     body: str
 
 
-def curl(host, path, *curl_args):
-    """Run curl on the host against BASE_URL + path; the raw CommandResult."""
-    args = " ".join(shlex.quote(a) for a in (*curl_args, BASE_URL + path))
+def curl(host, path, *curl_args, base=BASE_URL):
+    """Run curl on the host against base + path; the raw CommandResult.
+
+    HTTPS is checked against the site's own certificate, never skipped with -k.
+    """
+    args = " ".join(shlex.quote(a) for a in ("--cacert", TLS_CERT, *curl_args, base + path))
     return host.run(f"curl -sS --max-time 20 -o /dev/null {args}")
 
 
-def http(host, path, *curl_args) -> Response:
-    """GET (or whatever curl_args say) BASE_URL + path from inside the host."""
-    args = " ".join(shlex.quote(a) for a in (*curl_args, BASE_URL + path))
+def http(host, path, *curl_args, base=BASE_URL) -> Response:
+    """GET (or whatever curl_args say) base + path from inside the host."""
+    args = " ".join(shlex.quote(a) for a in ("--cacert", TLS_CERT, *curl_args, base + path))
     script = (
         'd=$(mktemp -d) || exit 99; trap \'rm -rf "$d"\' EXIT; '
         "code=$(curl -sS --max-time 20 -o \"$d/body\" -D \"$d/headers\" "
@@ -160,3 +170,22 @@ def processes(host, name) -> list[dict]:
 
 def cpu_count(host) -> int:
     return int(host.check_output("nproc"))
+
+
+def s_client(host, *args):
+    """openssl s_client to the HTTPS port with SNI SERVER_NAME; the CommandResult.
+
+    The caller's options come last, so a test can lower the client's own security
+    level: any refusal then comes from the server, not from the client's defaults.
+    """
+    opts = " ".join(shlex.quote(a) for a in args)
+    return host.run(
+        f"openssl s_client -connect {SERVER_NAME}:{HTTPS_PORT} -servername {SERVER_NAME} {opts} </dev/null"
+    )
+
+
+def static_root(host) -> str:
+    """The directory nginx serves static files from, as the vhost says."""
+    alias = host.check_output(f"sed -n 's/^ *alias \\(.*\\);$/\\1/p' {VHOST_FILE}")
+    assert alias, f"no alias in {VHOST_FILE}"
+    return alias.rstrip("/")

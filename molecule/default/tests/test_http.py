@@ -8,7 +8,11 @@ import uuid
 import pytest
 
 from conftest import (
+    ACME_DIR,
     APP_USER,
+    BASE_URL,
+    HTTP_URL,
+    TLS_CERT,
     MAX_BODY_BYTES,
     SERVER_NAMES,
     STYLESHEET,
@@ -106,9 +110,31 @@ def test_site_answers_its_server_names(host, server_name):
     assert json.loads(response.body)["status"] == "ok"
 
 
-def test_unknown_host_gets_connection_closed(host):
-    result = curl(host, "/", "-H", "Host: unknown.example")
+def test_unknown_host_gets_connection_closed_on_http(host):
+    result = curl(host, "/", "-H", "Host: unknown.example", base=HTTP_URL)
     assert result.rc == 52, result.stderr  # curl: "Empty reply from server"
+
+
+def test_http_redirects_to_https_with_301_keeping_the_path(host):
+    response = http(host, "/api/notes?limit=1", base=HTTP_URL)
+    assert response.status == 301
+    assert response.headers["location"] == f"{BASE_URL}/api/notes?limit=1"
+
+
+def test_acme_challenge_is_served_over_http(host):
+    token = f"testinfra-{uuid.uuid4()}"
+    host.check_output(f"echo {token} > {ACME_DIR}/{token}")
+    try:
+        response = http(host, f"/.well-known/acme-challenge/{token}", base=HTTP_URL)
+    finally:
+        host.run(f"rm -f {ACME_DIR}/{token}")
+    assert response.status == 200
+    assert response.body.strip() == token
+
+
+def test_https_speaks_http2(host):
+    result = host.run(f"curl -sS --http2 --cacert {TLS_CERT} -o /dev/null -w '%{{http_version}}' {BASE_URL}/healthz")
+    assert result.stdout == "2", result.stderr
 
 
 def test_server_header_hides_nginx_version(host):

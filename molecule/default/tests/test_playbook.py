@@ -39,6 +39,43 @@ def run_playbook(*args: str) -> tuple[int, str, dict[str, dict[str, int]]]:
     return proc.returncode, output, recap
 
 
+# A site as the inventory wires it, for bad values to be put into.
+SITE = '"name": "notes", "server_names": ["localhost"], "upstreams": ["unix:/run/uwsgi/notes.sock"]'
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """On the controller: a.crt with a.key, and b.key, which belongs to no certificate there."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    out = tmp_path_factory.mktemp("certs")
+    keys = {name: ec.generate_private_key(ec.SECP256R1()) for name in ("a", "b")}
+    for name, key in keys.items():
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        (out / f"{name}.key").write_bytes(pem)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(keys["a"].public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(keys["a"], hashes.SHA256())
+    )
+    (out / "a.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return out
+
+
 def test_check_mode_on_converged_hosts_reports_no_change() -> None:
     rc, output, recap = run_playbook("--check")
     assert rc == 0, output[-3000:]
@@ -59,6 +96,24 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
             "upstreams",
             "of the form unix:/path or host:port",
         ),
+        ('{"nginx_vhost_https_port": 70000}', "nginx_vhost_https_port", "two different ports from 1 to 65535"),
+        ('{"nginx_vhost_rate_limit": "fast"}', "nginx_vhost_rate_limit", "a rate such as 10r/s"),
+        ('{"uwsgi_emperor_read_write_paths": ["var/lib/notes"]}', "uwsgi_emperor_read_write_paths", "absolute paths only"),
+        (
+            '{"nginx_vhost_sites": [{' + SITE + ', "tls_certificate": "@CERTS@/a.crt"}]}',
+            "nginx_vhost_sites",
+            "parameters are required together: tls_certificate, tls_key",
+        ),
+        (
+            '{"nginx_vhost_sites": [{' + SITE + ', "tls_certificate": "@CERTS@/none.crt", "tls_key": "@CERTS@/a.key"}]}',
+            "tls_certificate",
+            "must be files on the controller",
+        ),
+        (
+            '{"nginx_vhost_sites": [{' + SITE + ', "tls_certificate": "@CERTS@/a.crt", "tls_key": "@CERTS@/b.key"}]}',
+            "tls_key",
+            "whose public key is the one of the PEM private key",
+        ),
     ],
     ids=[
         "processes-not-int",
@@ -67,12 +122,18 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         "vassals-dir-relative",
         "site-without-names",
         "upstream-malformed",
+        "https-port-out-of-range",
+        "rate-limit-malformed",
+        "writable-path-relative",
+        "certificate-without-key",
+        "certificate-file-missing",
+        "certificate-and-key-mismatch",
     ],
 )
 def test_bad_value_fails_before_any_host_changes_naming_the_variable(
-    extra_vars: str, named: str, allowed: str
+    extra_vars: str, named: str, allowed: str, certs: Path
 ) -> None:
-    rc, output, recap = run_playbook("--extra-vars", extra_vars)
+    rc, output, recap = run_playbook("--extra-vars", extra_vars.replace("@CERTS@", str(certs)))
     assert rc != 0, output[-3000:]
     assert named in output
     assert allowed in output
@@ -80,3 +141,5 @@ def test_bad_value_fails_before_any_host_changes_naming_the_variable(
     assert "PLAY [App hosts run the app" not in output
     assert "PLAY [Web hosts serve the app" not in output
     assert all(r["failed"] == 1 and r["changed"] == 0 for r in recap.values()), recap
+    # Key material never shows up, whatever failed.
+    assert "PRIVATE KEY" not in output

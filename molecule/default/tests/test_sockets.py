@@ -11,6 +11,7 @@ from conftest import (
     APP_USER,
     EMPEROR_STATS_SOCKET,
     HTTP_PORT,
+    HTTPS_PORT,
     VASSAL_STATS_SOCKET,
     WEB_GROUP,
     WEB_USER,
@@ -68,13 +69,20 @@ def test_emperor_stats_socket_is_root_owned(host):
     assert (sock.user, sock.group) == ("root", "root")
 
 
-def test_app_user_cannot_connect_to_emperor_stats(host):
-    assert connect_as(host, APP_USER, EMPEROR_STATS_SOCKET).rc != 0
-
-
+@pytest.mark.parametrize("port", [HTTP_PORT, HTTPS_PORT])
 @pytest.mark.parametrize("address", ["0.0.0.0", "::"])
-def test_nginx_listens_on_port_80(host, address):
-    assert host.socket(f"tcp://{address}:{HTTP_PORT}").is_listening
+def test_nginx_listens_on_http_and_https_ports(host, address, port):
+    assert host.socket(f"tcp://{address}:{port}").is_listening
+
+
+@pytest.mark.parametrize("user", [WEB_USER, APP_USER, "nobody"])
+def test_other_users_cannot_connect_to_emperor_stats(host, user):
+    assert connect_as(host, user, EMPEROR_STATS_SOCKET).rc != 0
+
+
+@pytest.mark.parametrize("user", [WEB_USER, "nobody"])
+def test_other_users_cannot_connect_to_vassal_stats(host, user):
+    assert connect_as(host, user, VASSAL_STATS_SOCKET).rc != 0
 
 
 def test_no_uwsgi_process_listens_on_a_network_address(host):
