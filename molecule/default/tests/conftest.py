@@ -29,8 +29,9 @@ VASSAL_STATS_SOCKET = f"{APP_RUN_DIR}/stats.sock"
 EMPEROR_STATS_SOCKET = f"{RUN_DIR}/emperor.stats.sock"
 
 CODE_ROOT = f"/srv/{APP}"
-CODE_DIR = f"{CODE_ROOT}/app/{APP}"
-VENV = f"{CODE_ROOT}/venv"
+# The release that serves; releases/<id> holds its code and virtualenv.
+CODE_DIR = f"{CODE_ROOT}/current/app/{APP}"
+VENV = f"{CODE_ROOT}/current/venv"
 DATA_DIR = f"/var/lib/{APP}"
 DATABASE = f"{DATA_DIR}/{APP}.sqlite3"
 CONFIG_DIR = f"/etc/{APP}"

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Bounded HTTP load against the local nginx, counting every failed request.
+
+Runs on the test host: THREADS clients each send GET PATH to HOST (a loopback
+name such as localhost), one connection per request, until STOP_FILE appears or
+MAX_SECONDS pass. A request fails on a non-2xx status, a reset, a refused
+connection or a timeout. Writes a JSON summary to OUT when it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import ssl
+import threading
+import time
+from collections import Counter
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scheme", choices=["http", "https"], default="http")
+    parser.add_argument("--host", default="localhost")
+    parser.add_argument("--path", default="/api/notes")
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--pause", type=float, default=0.01, help="seconds between a client's requests")
+    parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--max-seconds", type=float, default=300.0)
+    parser.add_argument("--stop-file", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    lock = threading.Lock()
+    kinds: Counter[str] = Counter()
+    sent = ok = 0
+    successes: list[float] = []
+    failures: list[float] = []
+    start = time.monotonic()
+    deadline = start + args.max_seconds
+
+    def one_request() -> str | None:
+        # By name, so that Host and SNI are the site's (localhost resolves to loopback).
+        if args.scheme == "https":
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                args.host, 443, timeout=args.timeout, context=context
+            )
+        else:
+            conn = http.client.HTTPConnection(args.host, 80, timeout=args.timeout)
+        try:
+            conn.request("GET", args.path)
+            response = conn.getresponse()
+            response.read()
+            return None if 200 <= response.status < 300 else f"status {response.status}"
+        except (OSError, http.client.HTTPException) as exc:
+            return type(exc).__name__
+        finally:
+            conn.close()
+
+    def client() -> None:
+        nonlocal sent, ok
+        while time.monotonic() < deadline and not os.path.exists(args.stop_file):
+            error = one_request()
+            now = time.monotonic() - start
+            with lock:
+                sent += 1
+                if error is None:
+                    ok += 1
+                    successes.append(now)
+                else:
+                    kinds[error] += 1
+                    failures.append(now)
+            time.sleep(args.pause)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(args.threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    successes.sort()
+    gaps = [b - a for a, b in zip(successes, successes[1:])]
+    summary = {
+        "sent": sent,
+        "ok": ok,
+        "failed": sent - ok,
+        "failures_by_kind": dict(kinds),
+        "first_failure_s": round(min(failures), 3) if failures else None,
+        "last_failure_s": round(max(failures), 3) if failures else None,
+        "longest_gap_without_success_s": round(max(gaps), 3) if gaps else None,
+        "duration_s": round(time.monotonic() - start, 3),
+    }
+    tmp = args.out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(summary, fh)
+    os.replace(tmp, args.out)
+
+
+if __name__ == "__main__":
+    main()
