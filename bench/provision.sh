@@ -53,8 +53,8 @@ python3 - "$out" "$work/molecule.log" "$hosts_in_scenario" \
 import json, re, sys
 out, mlog, mhosts, c1, i1, c2, c4 = sys.argv[1:]
 stamped = [line.split(" ", 1) for line in open(mlog, encoding="utf-8", errors="replace")]
-marks = [(float(ts), m.group(1)) for ts, *rest in stamped if rest
-         for m in [re.search(r"(\w+): Executing", rest[0])] if m]
+marks = [(float(ts), m.group(1) or m.group(2)) for ts, *rest in stamped if rest
+         for m in [re.search(r"(?:\[\S+ > (\w+)\]|(\w+):) Executing\s*$", rest[0])] if m]
 end = float(stamped[-1][0])
 phases: dict[str, float] = {}
 for (ts, phase), nxt in zip(marks, [m[0] for m in marks[1:]] + [end]):

@@ -38,7 +38,7 @@ VARIANTS = {
 }
 STRESS = {
     "stress-stack": "shipped vassal (`listen` 100, uWSGI's default)",
-    "stress-listen-1024": "vassal `listen = 1024` (somaxconn in the host: see below)",
+    "stress-listen-1024": "vassal `listen = 1024` (below somaxconn, see above)",
 }
 TARGETS = [  # (label, numerator, denominator, comparison, target)
     ("stack / nginx-static", "stack", "nginx-static", ">=", 0.10),
@@ -110,6 +110,8 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
         f"with {meta['host_versions']}. Measured tree: commit {meta.get('commit', 'unknown')}"
         + (f" plus {meta['dirty_files']} uncommitted file(s) under roles/, playbooks/, inventory/, "
            "app/ or site.yml" if meta.get("dirty_files") else "") + ".\n")
+    if meta.get("note"):
+        add(f"**Note on this run:** {meta['note']}\n")
     if meta["other_containers"]:
         add(f"**Shared machine:** {len(meta['other_containers'])} other container(s) were running "
             f"when the run started ({', '.join(meta['other_containers'])}), and the load average "
@@ -188,7 +190,8 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
     add(f"| `molecule test -s default` (whole sequence, {prov['molecule_hosts']} hosts: Debian 12 and 13) "
         f"| {prov['molecule_total']:.1f} |")
     for phase, secs in ph.items():
-        add(f"| - molecule phase `{phase}` | {secs:.1f} |")
+        both = " (both: first and last step)" if phase == "destroy" else ""
+        add(f"| - molecule phase `{phase}`{both} | {secs:.1f} |")
     add("")
     add("| ratio | measured | target | |")
     add("|---|---:|---:|---|")
