@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs as root INSIDE the HTTP bench host, after site.yml has converged it with the
 # shipped defaults. Adds, for the measurement only, the alternatives and variants that
-# bench/http.sh loads side by side with the stack (all on 127.0.0.1):
-#   :80   the stack as deployed: nginx -> unix socket -> uWSGI vassal -> Flask
+# bench/http.sh loads side by side with the stack. Every nginx case speaks HTTPS with the
+# site's own certificate, as `localhost`, on 127.0.0.1 (bench/nginx_servers.py copies the
+# deployed site's HTTPS server and changes one thing in each):
+#   :443  the stack as deployed: nginx (TLS) -> unix socket -> uWSGI vassal -> Flask
 #   :8081 nginx returning a static 200 (the ceiling of the HTTP tier)
-#   :8082 uWSGI alone (--http11-socket: --http-socket plus keep-alive), the vassal's ini otherwise unchanged
+#   :8082 uWSGI alone, plain HTTP (--http11-socket: --http-socket plus keep-alive), the
+#         vassal's ini otherwise unchanged
 #   :8083 nginx -> Gunicorn (sync workers, same count as the vassal's processes)
 #   :8084 nginx -> the vassal for every path, so /static/ goes through Flask
 #   :8090.. nginx -> variant vassals, each differing from notes.ini in one setting
@@ -68,71 +71,44 @@ variant p1core "processes = $((processes / 2 > 0 ? processes / 2 : 1))"
 variant p4core "processes = $((processes * 2))"
 variant threads "processes = $((processes / 2 > 0 ? processes / 2 : 1))" "threads = 2"
 variant thunder "thunder-lock = true"
-variant listen "listen = 1024"
+variant listen100 "listen = 100"
 variant uwsgilog "disable-logging = false"
 
-cat >/etc/nginx/conf.d/bench.conf <<'NGINX'
-# Bench-only servers (bench/host-setup.sh), loopback only.
-server {
-    listen 127.0.0.1:8081;
-    location / { default_type application/json; return 200 '{"status": "ok"}'; }
-}
-server {
-    listen 127.0.0.1:8083;
-    location / {
-        proxy_pass http://unix:/run/bench-gunicorn/gunicorn.sock;
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    }
-}
-server {
-    listen 127.0.0.1:8084;
-    access_log /var/log/nginx/bench-flask-static.access.log;
-    location / { include uwsgi_params; uwsgi_pass unix:/run/uwsgi/notes.sock; }
-}
-server {
-    listen 127.0.0.1:8096;
-    access_log off;
-    location / { include uwsgi_params; uwsgi_pass unix:/run/uwsgi/notes.sock; }
-}
-NGINX
-port=8090
-for name in p1core p4core threads thunder listen uwsgilog; do
-  cat >>/etc/nginx/conf.d/bench.conf <<NGINX
-server {
-    listen 127.0.0.1:$port;
-    access_log /var/log/nginx/bench-$name.access.log;
-    location / { include uwsgi_params; uwsgi_pass unix:/run/uwsgi/bench-$name.sock; }
-}
-NGINX
-  port=$((port + 1))
-done
+# The extra servers: copies of the deployed site's HTTPS server (same TLS), one change each.
+python3 /tmp/bench/nginx_servers.py /etc/nginx/sites-available/notes.conf \
+  /etc/nginx/conf.d/bench.conf "$conf/nginx-w1-servers.conf"
 nginx -t -q
 systemctl reload nginx
 
-# A second nginx, the deployed nginx.conf with one worker, serving only the stack.
+# A second nginx, the deployed nginx.conf with one worker, serving only a copy of the site.
 sed -e 's/^worker_processes .*/worker_processes 1;/' -e 's#^pid .*#pid /run/bench-nginx-w1.pid;#' \
     -e '/^ *include \/etc\/nginx\/\(conf.d\|sites-enabled\)/d' \
     -e '/^ *server {/,/^ *}/d' /etc/nginx/nginx.conf >"$conf/nginx-w1.conf"
-# The server goes before the last closing brace, the end of the http block.
+# The include goes before the last closing brace, the end of the http block.
 last=$(grep -n '^}' "$conf/nginx-w1.conf" | tail -n 1 | cut -d: -f1)
-sed -i "${last}i\\    server { listen 127.0.0.1:8097; location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:/run/uwsgi/notes.sock; } }" \
-  "$conf/nginx-w1.conf"
+sed -i "${last}i\\    include $conf/nginx-w1-servers.conf;" "$conf/nginx-w1.conf"
 [ -f /run/bench-nginx-w1.pid ] && kill "$(cat /run/bench-nginx-w1.pid)" 2>/dev/null && sleep 1
 nginx -t -q -c "$conf/nginx-w1.conf"
 nginx -c "$conf/nginx-w1.conf"
 
+# wrk connects to the first address of the URL's host that accepts: `localhost` must be
+# 127.0.0.1 only (the load stays on 127.0.0.0/8), while TLS still sees the name localhost.
+hosts=$(awk '$1 == "::1" {for (i = 2; i <= NF; i++) if ($i == "localhost") $i = ""} {print}' /etc/hosts)
+printf '%s\n' "$hosts" >/etc/hosts   # written in place: docker bind-mounts the file
+[ "$(getent ahosts localhost | awk '{print $1}' | sort -u)" = 127.0.0.1 ] \
+  || { echo "host-setup: localhost does not resolve to 127.0.0.1 only" >&2; exit 1; }
+
 # Every endpoint answers 200 before any load.
 sleep 2
-for url in http://127.0.0.1/healthz http://127.0.0.1:8081/healthz http://127.0.0.1:8082/healthz \
-           http://127.0.0.1:8083/healthz http://127.0.0.1/static/style.css \
-           http://127.0.0.1:8084/static/style.css http://127.0.0.1:8090/healthz \
-           http://127.0.0.1:8091/healthz http://127.0.0.1:8092/healthz http://127.0.0.1:8093/healthz \
-           http://127.0.0.1:8094/healthz http://127.0.0.1:8095/healthz http://127.0.0.1:8096/healthz \
-           http://127.0.0.1:8097/healthz; do
+for url in https://localhost/healthz https://localhost:8081/healthz http://127.0.0.1:8082/healthz \
+           https://localhost:8083/healthz https://localhost/static/style.css \
+           https://localhost:8084/static/style.css https://localhost:8090/healthz \
+           https://localhost:8091/healthz https://localhost:8092/healthz https://localhost:8093/healthz \
+           https://localhost:8094/healthz https://localhost:8095/healthz https://localhost:8096/healthz \
+           https://localhost:8097/healthz; do
   ok=""
   for _ in $(seq 20); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || true)
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert /etc/nginx/tls/notes.crt "$url" || true)
     [ "$code" = 200 ] && { ok=1; break; }
     sleep 1
   done

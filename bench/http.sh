@@ -11,22 +11,24 @@ duration=${BENCH_DURATION:-10} reps=${BENCH_REPS:-3}
 conns=${BENCH_CONNECTIONS:-64} threads=${BENCH_THREADS:-2}
 
 # name|url|connections|errors allowed (only the backlog stress pair: its errors are the figure)
+# Every nginx case is HTTPS as shipped: the name localhost (SNI and Host; it resolves to
+# 127.0.0.1 only in the bench host), the site's certificate. uWSGI alone is plain HTTP.
 cases=(
-  "nginx-static|http://127.0.0.1:8081/healthz|$conns|no"
-  "stack|http://127.0.0.1:80/healthz|$conns|no"
+  "nginx-static|https://localhost:8081/healthz|$conns|no"
+  "stack|https://localhost:443/healthz|$conns|no"
   "uwsgi-alone|http://127.0.0.1:8082/healthz|$conns|no"
-  "gunicorn|http://127.0.0.1:8083/healthz|$conns|no"
-  "file-nginx|http://127.0.0.1:80/static/style.css|$conns|no"
-  "file-flask|http://127.0.0.1:8084/static/style.css|$conns|no"
-  "var-processes-1-per-core|http://127.0.0.1:8090/healthz|$conns|no"
-  "var-processes-4-per-core|http://127.0.0.1:8091/healthz|$conns|no"
-  "var-threads-2|http://127.0.0.1:8092/healthz|$conns|no"
-  "var-thunder-lock|http://127.0.0.1:8093/healthz|$conns|no"
-  "var-uwsgi-request-log|http://127.0.0.1:8095/healthz|$conns|no"
-  "var-nginx-access-log-off|http://127.0.0.1:8096/healthz|$conns|no"
-  "var-nginx-1-worker|http://127.0.0.1:8097/healthz|$conns|no"
-  "stress-stack|http://127.0.0.1:80/healthz|$((conns * 4))|yes"
-  "stress-listen-1024|http://127.0.0.1:8094/healthz|$((conns * 4))|yes"
+  "gunicorn|https://localhost:8083/healthz|$conns|no"
+  "file-nginx|https://localhost:443/static/style.css|$conns|no"
+  "file-flask|https://localhost:8084/static/style.css|$conns|no"
+  "var-processes-1-per-core|https://localhost:8090/healthz|$conns|no"
+  "var-processes-4-per-core|https://localhost:8091/healthz|$conns|no"
+  "var-threads-2|https://localhost:8092/healthz|$conns|no"
+  "var-thunder-lock|https://localhost:8093/healthz|$conns|no"
+  "var-uwsgi-request-log|https://localhost:8095/healthz|$conns|no"
+  "var-nginx-access-log-off|https://localhost:8096/healthz|$conns|no"
+  "var-nginx-1-worker|https://localhost:8097/healthz|$conns|no"
+  "stress-stack|https://localhost:443/healthz|$((conns * 4))|yes"
+  "stress-listen-100|https://localhost:8094/healthz|$((conns * 4))|yes"
 )
 [ -z "${BENCH_CASES:-}" ] || mapfile -t cases < <(printf '%s\n' "${cases[@]}" | grep -E "^(${BENCH_CASES// /|})\|")
 

@@ -20,12 +20,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 MAIN = {
-    "nginx-static": "1. nginx `return 200` (ceiling of the HTTP tier)",
-    "stack": "2. **the stack, shipped defaults**: nginx -> unix socket -> uWSGI vassal -> Flask",
-    "uwsgi-alone": "3. uWSGI alone, `--http11-socket` on 127.0.0.1 (same ini, app, venv, uid, processes)",
-    "gunicorn": "4. nginx -> unix socket -> Gunicorn, sync workers = 2 x cores",
-    "file-nginx": "5a. `/static/style.css` served by nginx (the stack's vhost)",
-    "file-flask": "5b. the same file through uWSGI and Flask's static view",
+    "nginx-static": "1. nginx `return 200`, HTTPS (ceiling of the HTTP tier)",
+    "stack": "2. **the stack, shipped defaults**: HTTPS :443, nginx -> unix socket -> uWSGI vassal -> Flask",
+    "uwsgi-alone": "3. uWSGI alone, **plain HTTP** `--http11-socket` on 127.0.0.1 (same ini, app, venv, uid, processes)",
+    "gunicorn": "4. HTTPS, nginx -> unix socket -> Gunicorn, sync workers = 2 x cores",
+    "file-nginx": "5a. `/static/style.css` served by nginx (the stack's vhost, HTTPS)",
+    "file-flask": "5b. the same file, HTTPS, through uWSGI and Flask's static view",
 }
 VARIANTS = {
     "var-processes-1-per-core": "vassal `processes` = 1 per core (default: 2 per core)",
@@ -37,8 +37,8 @@ VARIANTS = {
     "var-nginx-1-worker": "nginx `worker_processes 1` (default: auto = 1 per core)",
 }
 STRESS = {
-    "stress-stack": "shipped vassal (`listen` 100, uWSGI's default)",
-    "stress-listen-1024": "vassal `listen = 1024` (below somaxconn, see above)",
+    "stress-stack": "shipped vassal (`listen = 1024`, `python_app_listen_backlog`)",
+    "stress-listen-100": "vassal `listen = 100` (uWSGI's default, the previous shipped value)",
 }
 TARGETS = [  # (label, numerator, denominator, comparison, target)
     ("stack / nginx-static", "stack", "nginx-static", ">=", 0.10),
@@ -129,6 +129,18 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
     add("Cases 1-4 load the same route, `/healthz` (cases 1 answers a constant JSON body from nginx; "
         "2-4 run the app's view: JSON with a SQLite `SELECT 1`). Case 5 compares one static file "
         "(`style.css`, 648 bytes) served by nginx with the same file served by Flask.\n")
+    add("**Protocol.** The stack is measured as shipped: HTTPS on 443 (port 80 only redirects), "
+        "wrk connecting to `https://localhost:443/...` so SNI and Host are `localhost`, a name of the "
+        "site's self-signed certificate (`localhost` resolves to 127.0.0.1 only in the bench host). "
+        "Every other case that goes through nginx (1, 4, 5, the variants) is a copy of the deployed "
+        "site's HTTPS server (`bench/nginx_servers.py`: same `listen ... ssl http2` parameters, "
+        "certificate and key from `/etc/nginx/tls`, the `ssl_*` settings of nginx.conf, security "
+        "headers, rate-limit zone with loopback exempt, timeouts) on its own loopback port with one "
+        "thing changed, so those ratios compare TLS with TLS. wrk speaks HTTP/1.1 (no ALPN), "
+        "keeps its connections open, so the handshake is paid once per connection and the cost "
+        "measured is mostly record encryption. **uWSGI alone (case 3) is plain HTTP**: it answers "
+        "\"do I need nginx?\", and without nginx nothing would terminate TLS, so stack / uWSGI "
+        "alone includes the whole price of TLS and the extra hop.\n")
     add("| case | req/s | p50 ms | p99 ms | errors (all runs) | req/s per run |")
     add("|---|---:|---:|---:|---:|---|")
     for name, label in MAIN.items():
@@ -149,7 +161,12 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
         "response and wrk counts each close as a read error. Gunicorn runs "
         f"{meta['gunicorn']} with `--workers {meta['processes']}`: 2 x CPU cores, Flask's "
         "deployment docs' starting point (Gunicorn's own docs say 2 x cores + 1), the same "
-        "count as the vassal's processes. 127.0.0.1 is exempt from any rate limit.\n")
+        "count as the vassal's processes. Loopback is exempt from the site's rate limit "
+        "(`nginx_vhost_rate_limit_exempt`), so no case here meets a 429. The stack and the variant "
+        "vassals run under the emperor's sandboxed unit (`ProtectSystem=strict`, `PrivateTmp`, ...); "
+        "uWSGI alone and Gunicorn are started by hand with `systemd-run` outside it, with the same "
+        "code, virtualenv and environment read from the deployed vassal ini "
+        "(`/srv/notes/current` -> the release).\n")
     add("## Tuning the defaults: variants side by side with the shipped stack\n")
     add("Each variant is a copy of the deployed vassal ini (or nginx.conf) with one setting changed, "
         "running next to the shipped one in the same host and loaded in the same rounds. "
@@ -174,31 +191,41 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
         add(f"| {label} | {c.rps:,.0f} | {c.p50_ms:.1f} | {c.p99_ms:.1f} | {c.errors} "
             f"| {c.requests} | {c.errors / c.requests:.1%} |")
     add("")
+    add("The vassal's backlog default is now `listen = 1024` (`python_app_listen_backlog`, applied "
+        "from the previous run's recommendation), so the shipped stack is the 1024 case and the "
+        "variant is uWSGI's default of 100.\n")
     add("## Provisioning\n")
     c1, i1, c2, c4 = (prov[k] for k in ("converge_1", "idempotent_1", "converge_2", "converge_4"))
-    ph = prov["molecule_phases"]
-    ci = ph["converge"] + ph["idempotence"]
+    mol = not prov.get("molecule_skipped")
+    ph = prov["molecule_phases"] if mol else {}
+    ci = ph["converge"] + ph["idempotence"] if mol else 0.0
     add("Wall time of `ansible-playbook site.yml` from the controller (ansible.cfg: forks 20, "
         "pipelining) on fresh bare Debian 12 containers, every host in both tiers, the controller's "
-        "wheelhouse cache warm (the HTTP host was converged first). Container boot is not counted.\n")
+        "wheelhouse cache warm (the HTTP host was converged first). Container boot is not counted. "
+        "`site.yml` runs the validation play (gathering facts for every host) first, then the web "
+        "tier, then the app tier.\n")
     add("| figure | seconds |")
     add("|---|---:|")
     add(f"| fresh converge, 1 host | {c1:.1f} |")
     add(f"| idempotent re-run, 1 host (changed=0, checked) | {i1:.1f} |")
     add(f"| fresh converge, 2 hosts | {c2:.1f} |")
     add(f"| fresh converge, 4 hosts | {c4:.1f} |")
-    add(f"| `molecule test -s default` (whole sequence, {prov['molecule_hosts']} hosts: Debian 12 and 13) "
-        f"| {prov['molecule_total']:.1f} |")
+    if mol:
+        add(f"| `molecule test -s default` (whole sequence, {prov['molecule_hosts']} hosts: "
+            f"Debian 12 and 13) | {prov['molecule_total']:.1f} |")
+    else:
+        add("| `molecule test -s default` | not run (BENCH_SKIP_MOLECULE=1) |")
     for phase, secs in ph.items():
         both = " (both: first and last step)" if phase == "destroy" else ""
         add(f"| - molecule phase `{phase}`{both} | {secs:.1f} |")
     add("")
     add("| ratio | measured | target | |")
     add("|---|---:|---:|---|")
-    for label, value, target in (("idempotent re-run / fresh converge", i1 / c1, 0.20),
-                                 ("converge 4 hosts / 1 host", c4 / c1, 1.4),
-                                 ("molecule test / (its converge + idempotence)",
-                                  prov["molecule_total"] / ci, 1.5)):
+    ratios = [("idempotent re-run / fresh converge", i1 / c1, 0.20),
+              ("converge 4 hosts / 1 host", c4 / c1, 1.4)]
+    if mol:
+        ratios.append(("molecule test / (its converge + idempotence)", prov["molecule_total"] / ci, 1.5))
+    for label, value, target in ratios:
         add(f"| {label} | {value:.3f} | <= {target} | {met(value, '<=', target)} |")
     add(f"\n(converge 2 hosts / 1 host: {c2 / c1:.3f}.) The default Molecule scenario converges two "
         "hosts (Debian 12 and 13), so its converge phase is not the 1-host figure above.\n")
@@ -213,7 +240,7 @@ def chart(cases: dict[str, Case], prov: dict[str, Any], path: Path, cores: int) 
           color=["#999", "#2a7", "#48c", "#c84", "#999", "#2a7"])
     a.set_yscale("log")
     a.set_ylabel("req/s (median, log scale)")
-    a.set_title(f"HTTP, same host, {cores} cores")
+    a.set_title(f"HTTP, same host, {cores} cores (3: plain HTTP, others HTTPS)")
     a.tick_params(axis="x", rotation=30)
     for i, n in enumerate(names):
         a.annotate(f"{cases[n].rps:,.0f}", (i, cases[n].rps), ha="center", va="bottom", fontsize=8)
@@ -226,10 +253,11 @@ def chart(cases: dict[str, Case], prov: dict[str, Any], path: Path, cores: int) 
         b.axvline(x, color="black", lw=0.5, ls=":")
     b.set_xlabel("req/s ratio to the shipped stack")
     b.set_title("Variants of the defaults")
-    labels = ["converge\n1 host", "re-run\n1 host", "converge\n2 hosts", "converge\n4 hosts",
-              "molecule test\n(2 hosts)"]
-    secs = [prov["converge_1"], prov["idempotent_1"], prov["converge_2"], prov["converge_4"],
-            prov["molecule_total"]]
+    labels = ["converge\n1 host", "re-run\n1 host", "converge\n2 hosts", "converge\n4 hosts"]
+    secs = [prov["converge_1"], prov["idempotent_1"], prov["converge_2"], prov["converge_4"]]
+    if not prov.get("molecule_skipped"):
+        labels.append("molecule test\n(2 hosts)")
+        secs.append(prov["molecule_total"])
     c.bar(labels, secs, color="#48c")
     c.tick_params(axis="x", labelsize=8)
     for i, v in enumerate(secs):
