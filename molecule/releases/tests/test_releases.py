@@ -13,21 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
-    APP,
-    CURRENT,
-    PROJECT,
-    RELEASES_DIR,
-    VHOST,
-    curl,
-    deploy,
-    healthz,
-    load,
-    report,
-    run_playbook,
-    vassal_stats,
-    wait_until,
-)
+from conftest import APP, CURRENT, RELEASES_DIR, VHOST, deploy, vassal_stats
+from harness import PROJECT, curl, healthz, load, run_playbook, wait_until
 
 NOTES_WRITTEN: list[str] = []
 
@@ -55,12 +42,12 @@ def test_notes_are_stored_before_any_deploy(host: Any, scheme: str, first_releas
     post_note(host, scheme, "written by the first release")
 
 
-def test_deploy_of_a_new_release_drops_no_request(host, scheme, loadgen, app_variant) -> None:
+def test_deploy_of_a_new_release_drops_no_request(host, scheme, app_variant, report) -> None:
     before = healthz(host, scheme)["release"]
-    with load(host, scheme, loadgen) as summary:
+    with load(host, scheme) as summary:
         rc, output = deploy(app_variant("1.1.0"))
     after = healthz(host, scheme)
-    report("deploy a new release", summary, "switch under load")
+    report.add("deploy a new release", summary, "switch under load")
     assert rc == 0, output[-3000:]
     assert after["version"] == "1.1.0"
     assert after["release"] != before
@@ -78,14 +65,14 @@ def test_redeploy_of_the_same_code_changes_nothing_and_creates_no_release(host, 
     assert host.file(RELEASES_DIR).listdir() == releases
 
 
-def test_release_that_fails_to_import_is_never_switched_to(host, scheme, loadgen, app_variant) -> None:
+def test_release_that_fails_to_import_is_never_switched_to(host, scheme, app_variant, report) -> None:
     def break_import(package: Path) -> None:
         (package / "wsgi.py").write_text("raise RuntimeError('release 1.2.0 is broken')\n")
 
     before = healthz(host, scheme)["release"]
-    with load(host, scheme, loadgen) as summary:
+    with load(host, scheme) as summary:
         rc, output = deploy(app_variant("1.2.0", break_import))
-    report("deploy a release that fails to import", summary, "never switched to")
+    report.add("deploy a release that fails to import", summary, "never switched to")
     assert rc != 0
     assert re.search(r"Release \S+-1\.2\.0-\S+ does not load notes\.wsgi:app", output), output[-3000:]
     assert "release 1.2.0 is broken" in output
@@ -93,7 +80,7 @@ def test_release_that_fails_to_import_is_never_switched_to(host, scheme, loadgen
     assert summary["failed"] == 0, summary
 
 
-def test_release_whose_health_check_fails_is_rolled_back(host, scheme, loadgen, app_variant) -> None:
+def test_release_whose_health_check_fails_is_rolled_back(host, scheme, app_variant, report) -> None:
     def break_healthz(package: Path) -> None:
         views = package / "views.py"
         source = views.read_text()
@@ -101,9 +88,9 @@ def test_release_whose_health_check_fails_is_rolled_back(host, scheme, loadgen, 
         views.write_text(source.replace("return jsonify(body), 200", "return jsonify(body), 500"))
 
     before = healthz(host, scheme)["release"]
-    with load(host, scheme, loadgen) as summary:
+    with load(host, scheme) as summary:
         rc, output = deploy(app_variant("1.3.0", break_healthz))
-    report("deploy a release whose /healthz returns 500", summary, "rolled back by the play")
+    report.add("deploy a release whose /healthz returns 500", summary, "rolled back by the play")
     assert rc != 0
     assert re.search(r"Release \S+-1\.3\.0-\S+ failed after the switch", output), output[-3000:]
     assert f"Rolled back to {before}, which answers its health check" in output
@@ -111,10 +98,10 @@ def test_release_whose_health_check_fails_is_rolled_back(host, scheme, loadgen, 
     assert summary["failed"] == 0, summary
 
 
-def test_rollback_to_a_named_release_drops_no_request(host, scheme, loadgen, first_release) -> None:
-    with load(host, scheme, loadgen) as summary:
+def test_rollback_to_a_named_release_drops_no_request(host, scheme, first_release, report) -> None:
+    with load(host, scheme) as summary:
         rc, output = run_playbook(PROJECT / "playbooks" / "rollback.yml", "-e", f"python_app_rollback_to={first_release}")
-    report("roll back to a named release", summary, "switch under load")
+    report.add("roll back to a named release", summary, "switch under load")
     assert rc == 0, output[-3000:]
     assert healthz(host, scheme)["release"] == first_release == live_release(host)
     assert summary["failed"] == 0, summary
@@ -131,11 +118,11 @@ def test_rollback_to_an_unknown_release_fails_naming_it(host) -> None:
     assert live_release(host) == before
 
 
-def test_broken_nginx_template_value_keeps_the_old_config_serving(host, scheme, loadgen) -> None:
+def test_broken_nginx_template_value_keeps_the_old_config_serving(host, scheme, report) -> None:
     vhost_before = host.file(VHOST).sha256sum
-    with load(host, scheme, loadgen) as summary:
+    with load(host, scheme) as summary:
         rc, output = deploy(PROJECT / "app", "-e", "nginx_vhost_static_expires='7 days'")
-    report("nginx template with a broken value", summary, "old config kept")
+    report.add("nginx template with a broken value", summary, "old config kept")
     assert rc != 0
     assert "Site configurations are in place" in output
     assert host.file(VHOST).sha256sum == vhost_before
@@ -143,45 +130,45 @@ def test_broken_nginx_template_value_keeps_the_old_config_serving(host, scheme, 
     assert summary["failed"] == 0, summary
 
 
-def test_killed_worker_is_replaced_without_a_failed_request(host, scheme, loadgen) -> None:
+def test_killed_worker_is_replaced_without_a_failed_request(host, scheme, report) -> None:
     victim = vassal_stats(host)["workers"][0]["pid"]
 
     def replaced() -> bool:
         pids = [w["pid"] for w in vassal_stats(host).get("workers", [])]
         return victim not in pids and all(pid > 0 for pid in pids)
 
-    with load(host, scheme, loadgen) as summary:
+    with load(host, scheme) as summary:
         host.run(f"kill -9 {victim}")
         seconds = wait_until(replaced, 30)
-    report("kill -9 one uWSGI worker", summary, f"worker replaced in {seconds:.1f} s")
+    report.add("kill -9 one uWSGI worker", summary, f"worker replaced in {seconds:.1f} s")
     assert summary["failed"] == 0, summary
 
 
-def test_killed_vassal_master_is_respawned_within_seconds(host, scheme, loadgen) -> None:
+def test_killed_vassal_master_is_respawned_within_seconds(host, scheme, report) -> None:
     master = vassal_stats(host)["pid"]
-    with load(host, scheme, loadgen) as summary:
+    with load(host, scheme) as summary:
         host.run(f"kill -9 {master}")
         seconds = wait_until(lambda: vassal_stats(host).get("pid", master) != master
                              and healthz(host, scheme).get("status") == "ok", 30)
-    report("kill -9 the vassal's uWSGI master", summary, f"served again in {seconds:.1f} s")
+    report.add("kill -9 the vassal's uWSGI master", summary, f"served again in {seconds:.1f} s")
     assert seconds < 30
 
 
-def test_killed_emperor_is_restarted_by_systemd(host, scheme, loadgen) -> None:
+def test_killed_emperor_is_restarted_by_systemd(host, scheme, report) -> None:
     def main_pid() -> int:
         return int(host.run("systemctl show --property MainPID --value uwsgi-emperor").stdout.strip() or 0)
 
     emperor = main_pid()
     assert emperor > 0
-    with load(host, scheme, loadgen) as summary:
+    with load(host, scheme) as summary:
         host.run(f"kill -9 {emperor}")
         seconds = wait_until(lambda: main_pid() not in (0, emperor)
                              and healthz(host, scheme).get("status") == "ok", 60)
-    report("kill -9 the uWSGI emperor", summary, f"restarted by systemd, served again in {seconds:.1f} s")
+    report.add("kill -9 the uWSGI emperor", summary, f"restarted by systemd, served again in {seconds:.1f} s")
     assert seconds < 60
 
 
-def test_host_restart_brings_the_app_back_with_its_notes(host, scheme) -> None:
+def test_host_restart_brings_the_app_back_with_its_notes(host, scheme, report) -> None:
     def booted_at() -> str:
         return host.run("systemctl show --property ActiveEnterTimestamp --value multi-user.target").stdout
 
@@ -196,7 +183,7 @@ def test_host_restart_brings_the_app_back_with_its_notes(host, scheme) -> None:
             return False
 
     seconds = wait_until(back, 120)
-    report("restart the whole host", {}, f"served again in {seconds:.1f} s")
+    report.add("restart the whole host", {}, f"served again in {seconds:.1f} s")
     assert host.service("uwsgi-emperor").is_enabled and host.service("uwsgi-emperor").is_running
     assert host.service("nginx").is_enabled and host.service("nginx").is_running
     assert booted_at() != before
