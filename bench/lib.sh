@@ -9,11 +9,13 @@ log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
 # start_host NAME [RELEASE]: a fresh bare Debian host running systemd (any old one is removed).
+# NET_ADMIN as in the cluster scenario: with several hosts in both tiers, each app host serves
+# the others' nginx over TCP and loads its nftables table.
 start_host() {
   local name=$1 release=${2:-bookworm} state=""
   docker rm -f "$name" >/dev/null 2>&1 || true
   docker run -d --name "$name" --hostname "$name" \
-    --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns host \
+    --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined --cgroupns host \
     -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
     --stop-signal SIGRTMIN+3 "flaskdeploy/debian:$release" >/dev/null
   for _ in $(seq 60); do

@@ -219,7 +219,10 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
         "pipelining) on fresh bare Debian 12 containers, every host in both tiers, the controller's "
         "wheelhouse cache warm (the HTTP host was converged first). Container boot is not counted. "
         "`site.yml` runs the validation play (gathering facts for every host) first, then the web "
-        "tier, then the app tier.\n")
+        "tier, then the app tier. With 2 and 4 hosts every host is in both tiers, so since the "
+        "scale-out change each nginx lists every app host (its own over the unix socket, the "
+        "others over uwsgi TCP) and each app host loads its nftables table: the hosts get "
+        "`NET_ADMIN`, as in the cluster scenario.\n")
     add("| figure | seconds |")
     add("|---|---:|")
     add(f"| fresh converge, 1 host | {c1:.1f} |")
