@@ -41,10 +41,18 @@ def run_playbook(playbook: Path, *args: str, inventories: tuple[Path, ...] = ())
     return proc.returncode, proc.stdout + proc.stderr
 
 
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", re.M)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """ok=, changed= and failed= of every host in a playbook's recap."""
+    return {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)), "failed": int(m.group(4))}
+            for m in RECAP.finditer(output)}
+
+
 def changed_counts(output: str) -> dict[str, int]:
     """changed= of every host in a playbook's recap."""
-    return {m.group(1): int(m.group(2))
-            for m in re.finditer(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", output, re.M)}
+    return {host: counts["changed"] for host, counts in recap(output).items()}
 
 
 def wait_until(check: Callable[[], bool], seconds: float = 60.0) -> float:

@@ -11,7 +11,7 @@ import pytest
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from harness import INVENTORY, PROJECT, Report, install_loadgen, needs_molecule, site_scheme  # noqa: E402
+from harness import INVENTORY, PROJECT, Report, install_loadgen, needs_molecule, site_scheme  # noqa: E402  (import after the sys.path line above, on purpose)
 
 WEB = "cluster-web1"
 APPS = ("cluster-app1", "cluster-app2")

@@ -5,38 +5,22 @@ These run once (no ``host`` fixture): they drive ansible-playbook itself.
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).parents[1]))
-INVENTORY = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")) / "inventory"
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+# The scenarios' shared harness lives in molecule/shared; it imports once that is on sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+import harness  # noqa: E402  (import after the sys.path line above, on purpose)
 
-pytestmark = pytest.mark.skipif(
-    "MOLECULE_EPHEMERAL_DIRECTORY" not in os.environ,
-    reason="drives ansible-playbook against Molecule's inventory; run through `molecule verify`",
-)
+pytestmark = harness.needs_molecule
 
 
 def run_playbook(*args: str) -> tuple[int, str, dict[str, dict[str, int]]]:
-    proc = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), str(SCENARIO / "converge.yml"), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
-    )
-    output = proc.stdout + proc.stderr
-    recap = {
-        m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)), "failed": int(m.group(5))}
-        for m in RECAP.finditer(output)
-    }
-    return proc.returncode, output, recap
+    """converge.yml against the scenario's hosts: (exit code, output, recap per host)."""
+    rc, output = harness.run_playbook(harness.SCENARIO / "converge.yml", *args)
+    return rc, output, harness.recap(output)
 
 
 # A site as the inventory wires it, for bad values to be put into.

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from harness import PROJECT, SCENARIO, Report, install_loadgen, needs_molecule, run_playbook, site_scheme  # noqa: E402
+from harness import PROJECT, SCENARIO, Report, install_loadgen, needs_molecule, run_playbook, site_scheme  # noqa: E402  (import after the sys.path line above, on purpose)
 
 APP = "notes"
 RELEASES_DIR = f"/srv/{APP}/releases"
