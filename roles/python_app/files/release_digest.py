@@ -1,24 +1,57 @@
 #!/usr/bin/env python3
 """Prints what names a release of an app, as JSON, from the controller's copy.
 
-usage: release_digest.py SRC_DIR PACKAGE
+usage: release_digest.py SRC_DIR PACKAGE ARCHIVE_DIR
 
 digest: sha256 over the package's files (paths and contents, without byte-code
 caches) and requirements.lock, so the same code always makes the same release;
-version: the package's __version__; stamp: the UTC time a new release is named by.
+version: the package's __version__; stamp: the UTC time a new release is named by;
+archive: ARCHIVE_DIR/<digest>.tar, the release's code as the host unpacks it
+(app/PACKAGE/... and requirements.lock; root-owned, directories 0755, files 0644),
+written once per digest, so a host gets its code in one transfer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
 
-def main(src: Path, package: str) -> dict[str, str]:
+def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mode = 0o755 if info.isdir() else 0o644
+    return info
+
+
+def write_archive(src: Path, package: str, files: list[Path], archive: Path) -> None:
+    """Writes the release archive beside its final name, then renames it into place."""
+    if archive.exists():
+        return
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    dirs = sorted({d for f in files for d in f.relative_to(src).parents if d != Path(".")})
+    fd, partial = tempfile.mkstemp(dir=archive.parent, suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w") as tar:
+            for d in [Path("app"), *(Path("app") / d for d in dirs)]:
+                tar.add(src / d.relative_to("app"), arcname=str(d), recursive=False, filter=_root_owned)
+            for f in files:
+                tar.add(f, arcname=str(Path("app") / f.relative_to(src)), filter=_root_owned)
+            tar.add(src / "requirements.lock", arcname="requirements.lock", filter=_root_owned)
+        os.replace(partial, archive)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+
+
+def main(src: Path, package: str, archive_dir: Path) -> dict[str, str]:
     digest = hashlib.sha256()
     files = sorted(
         p
@@ -31,12 +64,15 @@ def main(src: Path, package: str) -> dict[str, str]:
     init = (src / package / "__init__.py").read_text(encoding="utf-8")
     match = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", init, re.M)
     version = re.sub(r"[^A-Za-z0-9.+_-]", "_", match.group(1)) if match else "0"
+    archive = archive_dir / f"{digest.hexdigest()}.tar"
+    write_archive(src, package, files, archive)
     return {
         "digest": digest.hexdigest(),
+        "archive": str(archive),
         "version": version,
         "stamp": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
     }
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(Path(sys.argv[1]), sys.argv[2])))
+    print(json.dumps(main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))))
