@@ -53,6 +53,13 @@ def index() -> str:
     )
 
 
+@pages.get("/livez")
+def livez() -> Response:
+    """Liveness: the process answers. Checks nothing else (no database), so it stays
+    cheap enough for a load balancer to poll often; /healthz is the full check."""
+    return jsonify(status="ok")
+
+
 @pages.get("/healthz")
 def healthz() -> tuple[Response, int]:
     body: dict[str, Any] = {

@@ -23,6 +23,25 @@ def test_index_renders_html_and_links_stylesheet(client: FlaskClient) -> None:
     assert client.get("/static/style.css").status_code == 200
 
 
+def test_livez_answers_ok(client: FlaskClient) -> None:
+    resp = client.get("/livez")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"status": "ok"}
+
+
+def test_livez_answers_ok_even_when_database_unreachable(tmp_path: Path) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "DATABASE": str(tmp_path / "missing-dir" / "notes.sqlite3"),
+        }
+    )
+    resp = app.test_client().get("/livez")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"status": "ok"}
+
+
 def test_healthz_reports_status_version_hostname_and_pid(client: FlaskClient) -> None:
     resp = client.get("/healthz")
     assert resp.status_code == 200

@@ -74,6 +74,13 @@ def test_healthz_reports_ok_with_version_hostname_and_pid(host):
     assert health["pid"] in workers
 
 
+def test_livez_answers_ok_through_the_stack(host):
+    response = http(host, "/livez")
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert json.loads(response.body) == {"status": "ok"}
+
+
 def test_posted_note_is_listed(host):
     text = f"testinfra {uuid.uuid4()}"
     created = http(host, "/api/notes", "-X", "POST", *JSON, "--data", json.dumps({"text": text}))
