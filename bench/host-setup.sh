@@ -100,12 +100,12 @@ printf '%s\n' "$hosts" >/etc/hosts   # written in place: docker bind-mounts the 
 
 # Every endpoint answers 200 before any load.
 sleep 2
-for url in https://localhost/healthz https://localhost:8081/healthz http://127.0.0.1:8082/healthz \
-           https://localhost:8083/healthz https://localhost/static/style.css \
-           https://localhost:8084/static/style.css https://localhost:8090/healthz \
-           https://localhost:8091/healthz https://localhost:8092/healthz https://localhost:8093/healthz \
-           https://localhost:8094/healthz https://localhost:8095/healthz https://localhost:8096/healthz \
-           https://localhost:8097/healthz; do
+for url in https://localhost/healthz https://localhost/livez https://localhost:8081/livez http://127.0.0.1:8082/livez \
+           https://localhost:8083/livez https://localhost/static/style.css \
+           https://localhost:8084/static/style.css https://localhost:8090/livez \
+           https://localhost:8091/livez https://localhost:8092/livez https://localhost:8093/livez \
+           https://localhost:8094/livez https://localhost:8095/livez https://localhost:8096/livez \
+           https://localhost:8097/livez; do
   ok=""
   for _ in $(seq 20); do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert /etc/nginx/tls/notes.crt "$url" || true)

@@ -8,14 +8,13 @@ PROJECT_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
-# start_host NAME [RELEASE]: a fresh bare Debian host running systemd (any old one is removed).
-# NET_ADMIN as in the cluster scenario: with several hosts in both tiers, each app host serves
-# the others' nginx over TCP and loads its nftables table.
+# start_host NAME [RELEASE]: a fresh bare Debian host running systemd (any old one is removed),
+# started as the default scenario's hosts are.
 start_host() {
   local name=$1 release=${2:-bookworm} state=""
   docker rm -f "$name" >/dev/null 2>&1 || true
   docker run -d --name "$name" --hostname "$name" \
-    --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined --cgroupns host \
+    --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns host \
     -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
     --stop-signal SIGRTMIN+3 "flaskdeploy/debian:$release" >/dev/null
   for _ in $(seq 60); do
@@ -28,7 +27,10 @@ start_host() {
 
 remove_hosts() { [ $# -eq 0 ] || docker rm -f "$@" >/dev/null 2>&1 || true; }
 
-# write_inventory DIR HOST...: every host in both tiers, with the sandbox's group_vars.
+# write_inventory DIR HOST...: every host in both tiers, with the sandbox's group_vars, and each
+# one independent as in the default scenario (its nginx serves its own app over the unix socket,
+# no uwsgi port opens): N hosts do N times the work of one, so N / 1 measures how the playbook
+# scales out, not a bigger topology (the cluster scenario tests that one).
 write_inventory() {
   local dir=$1 h; shift
   mkdir -p "$dir"
@@ -39,23 +41,37 @@ write_inventory() {
     for group in web app; do
       echo "    $group:"
       echo "      hosts:"
-      for h in "$@"; do echo "        $h:"; done
+      for h in "$@"; do
+        echo "        $h:"
+        [ "$group" = app ] || continue
+        echo "          upstream_app_hosts: [$h]"
+        echo "          python_app_uwsgi_allowed_sources: []"
+      done
     done
     echo "  vars:"
     echo "    ansible_connection: community.docker.docker"
   } >"$dir/hosts.yml"
 }
 
+# cpu_busy: seconds of CPU time the whole machine has spent busy since boot (/proc/stat).
+cpu_busy() {
+  awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" {print ($2 + $3 + $4 + $7 + $8) / hz}' /proc/stat
+}
+
 # converge INVENTORY_DIR LOG [ansible-playbook args...]: prints the wall time in seconds
-# (3 decimals); fails when the run fails or any host is unreachable or failed.
+# (3 decimals) and writes the CPU seconds the machine spent meanwhile (controller, dockerd and
+# every host: they share its cores) to LOG.cpu; fails when the run fails or any host is
+# unreachable or failed.
 converge() {
-  local inv=$1 out=$2 t0 t1; shift 2
+  local inv=$1 out=$2 t0 t1 c0; shift 2
+  c0=$(cpu_busy)
   t0=$(date +%s.%N)
   if ! (cd "$PROJECT_DIR" && ANSIBLE_NOCOLOR=1 .venv/bin/ansible-playbook site.yml -i "$inv/hosts.yml" "$@") >"$out" 2>&1; then
     tail -n 30 "$out" >&2
     die "ansible-playbook failed, log: $out"
   fi
   t1=$(date +%s.%N)
+  python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$c0" "$(cpu_busy)" >"$out.cpu"
   grep -Eq 'unreachable=[1-9]|failed=[1-9]' "$out" && die "a host failed, log: $out"
   python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$t0" "$t1"
 }

@@ -90,7 +90,7 @@ def main(vhost: Path, bench_conf: Path, w1_conf: Path) -> int:
     out = [
         # 1. the ceiling: the same TLS server, nginx answers itself.
         variant(site, 8081, "off", location=[
-            "default_type application/json;", "return 200 '{\"status\": \"ok\"}';"]),
+            "default_type application/json;", "return 200 '{\"status\":\"ok\"}\\n';"]),
         # 4. Gunicorn behind the same server.
         variant(site, 8083, log.format("gunicorn"),
                 proxy="http://unix:/run/bench-gunicorn/gunicorn.sock"),

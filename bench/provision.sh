@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Provisioning figures, written as JSON to OUT:
-#   fresh converge of site.yml on 1, 2 and 4 fresh bare hosts (bookworm, both tiers each),
+#   fresh converge of site.yml on 1, 2 and 4 fresh bare hosts (bookworm, both tiers each, each
+#   host independent: bench/lib.sh write_inventory), with the machine's CPU seconds meanwhile,
 #   the idempotent re-run on the 1-host set (must report changed=0),
 #   the whole `molecule test -s default` on a copy of the scenario whose hosts are named
 #   bench-mol-* (so it never touches anyone else's notes-debian* hosts), with its phases timed.
@@ -30,9 +31,11 @@ for n in 1 2 4; do
   done
   write_inventory "$work/inv-$n" "${hosts[@]}"
   t[converge_$n]=$(converge "$work/inv-$n" "$work/converge-$n.log")
-  log "provisioning: converge of $n host(s): ${t[converge_$n]} s"
+  t[cpu_converge_$n]=$(cat "$work/converge-$n.log.cpu")
+  log "provisioning: converge of $n host(s): ${t[converge_$n]} s (machine CPU: ${t[cpu_converge_$n]} s)"
   if [ "$n" = 1 ]; then
     t[idempotent_1]=$(converge "$work/inv-1" "$work/idempotent-1.log")
+    t[cpu_idempotent_1]=$(cat "$work/idempotent-1.log.cpu")
     changed=$(changed_total "$work/idempotent-1.log")
     [ "$changed" = 0 ] || die "the re-run changed $changed task(s), log: $work/idempotent-1.log"
     log "provisioning: idempotent re-run: ${t[idempotent_1]} s, changed=0"
@@ -62,12 +65,15 @@ else
 fi
 
 python3 - "$out" "$work/molecule.log" "$hosts_in_scenario" \
-  "${t[converge_1]}" "${t[idempotent_1]}" "${t[converge_2]}" "${t[converge_4]}" <<'PY'
+  "${t[converge_1]}" "${t[idempotent_1]}" "${t[converge_2]}" "${t[converge_4]}" \
+  "${t[cpu_converge_1]}" "${t[cpu_idempotent_1]}" "${t[cpu_converge_2]}" "${t[cpu_converge_4]}" <<'PY'
 import json, re, sys
-out, mlog, mhosts, c1, i1, c2, c4 = sys.argv[1:]
+out, mlog, mhosts, c1, i1, c2, c4, cc1, ci1, cc2, cc4 = sys.argv[1:]
 stamped = [line.split(" ", 1) for line in open(mlog, encoding="utf-8", errors="replace")]
 base = {"converge_1": float(c1), "idempotent_1": float(i1),
-        "converge_2": float(c2), "converge_4": float(c4)}
+        "converge_2": float(c2), "converge_4": float(c4),
+        "cpu": {"converge_1": float(cc1), "idempotent_1": float(ci1),
+                "converge_2": float(cc2), "converge_4": float(cc4)}}
 if not stamped:  # BENCH_SKIP_MOLECULE=1
     json.dump({**base, "molecule_skipped": True}, open(out, "w"), indent=2)
     sys.exit(0)

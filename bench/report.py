@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 MAIN = {
     "nginx-static": "1. nginx `return 200`, HTTPS (ceiling of the HTTP tier)",
     "stack": "2. **the stack, shipped defaults**: HTTPS :443, nginx -> unix socket -> uWSGI vassal -> Flask",
+    "stack-healthz": "2b. the stack on `/healthz` instead (the app's full check: SQLite `SELECT 1`)",
     "uwsgi-alone": "3. uWSGI alone, **plain HTTP** `--http11-socket` on 127.0.0.1 (same ini, app, venv, uid, processes)",
     "gunicorn": "4. HTTPS, nginx -> unix socket -> Gunicorn, sync workers = 2 x cores",
     "file-nginx": "5a. `/static/style.css` served by nginx (the stack's vhost, HTTPS)",
@@ -134,12 +135,15 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
             f"{meta['load_start']} at the start, {meta['load_end']} at the end).\n")
     add(f"Load: `wrk -t{meta['threads']} -c{meta['connections']} -d{meta['duration']}s --timeout 5s`, "
         f"run inside the bench host against 127.0.0.1 only, {meta['reps']} rounds; each round runs "
-        "every case once in turn, so drift on the machine hits all cases alike. Figures are the "
+        "every case once, in a new order each round (`shuf`, seeded by the round number), so drift "
+        "on the machine and a busy neighbour hit all cases alike. Figures are the "
         "median of the rounds; p50/p99 are the medians of each run's percentiles. wrk runs on the "
         "same cores as the servers it loads.\n")
     add("## HTTP\n")
-    add("Cases 1-4 load the same route, `/healthz` (cases 1 answers a constant JSON body from nginx; "
-        "2-4 run the app's view: JSON with a SQLite `SELECT 1`). Case 5 compares one static file "
+    add("Cases 1-4 load the same trivial route, `/livez`: nginx answers case 1 itself with the "
+        "bytes the app's view returns (`{\"status\":\"ok\"}`, JSON); cases 2-4 run that view, which "
+        "checks nothing. Case 2b is the stack on `/healthz`, the check the deploy gates on (it also "
+        "runs a SQLite `SELECT 1`), to show what one query costs. Case 5 compares one static file "
         "(`style.css`, 648 bytes) served by nginx with the same file served by Flask.\n")
     add("**Protocol.** The stack is measured as shipped: HTTPS on 443 (port 80 only redirects), "
         "wrk connecting to `https://localhost:443/...` so SNI and Host are `localhost`, a name of the "
@@ -215,28 +219,38 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
     mol = not prov.get("molecule_skipped")
     ph = prov["molecule_phases"] if mol else {}
     ci = ph["converge"] + ph["idempotence"] if mol else 0.0
+    cpu = prov.get("cpu", {})
     add("Wall time of `ansible-playbook site.yml` from the controller (ansible.cfg: forks 20, "
-        "pipelining) on fresh bare Debian 12 containers, every host in both tiers, the controller's "
-        "wheelhouse cache warm (the HTTP host was converged first). Container boot is not counted. "
+        "pipelining for every connection) on fresh bare Debian 12 containers, every host in both "
+        "tiers and independent of the others, as in the default scenario (its nginx serves its own "
+        "app over the unix socket; no uwsgi port opens), so N hosts do N times the work of one and "
+        "N / 1 measures how the playbook scales out. The controller's caches are warm (wheelhouse "
+        "and packed release: the HTTP host was converged first). Container boot is not counted. "
         "`site.yml` runs the validation play (gathering facts for every host) first, then the web "
-        "tier, then the app tier. With 2 and 4 hosts every host is in both tiers, so since the "
-        "scale-out change each nginx lists every app host (its own over the unix socket, the "
-        "others over uwsgi TCP) and each app host loads its nftables table: the hosts get "
-        "`NET_ADMIN`, as in the cluster scenario.\n")
-    add("| figure | seconds |")
-    add("|---|---:|")
-    add(f"| fresh converge, 1 host | {c1:.1f} |")
-    add(f"| idempotent re-run, 1 host (changed=0, checked) | {i1:.1f} |")
-    add(f"| fresh converge, 2 hosts | {c2:.1f} |")
-    add(f"| fresh converge, 4 hosts | {c4:.1f} |")
+        "tier, then the app tier.\n")
+    add("**Machine CPU** is the CPU time the whole machine spent busy during the run (controller, "
+        f"dockerd and every test host: they all share its {meta['cores']} cores), from /proc/stat. "
+        "On real machines each host brings its own cores; here N hosts queue for the same ones, "
+        "so wall time cannot fall below machine CPU / cores.\n")
+    add("| figure | seconds | machine CPU, s | CPU / (wall x cores) |")
+    add("|---|---:|---:|---:|")
+    for label, key in (("fresh converge, 1 host", "converge_1"),
+                       ("idempotent re-run, 1 host (changed=0, checked)", "idempotent_1"),
+                       ("fresh converge, 2 hosts", "converge_2"),
+                       ("fresh converge, 4 hosts", "converge_4")):
+        if key in cpu:
+            add(f"| {label} | {prov[key]:.1f} | {cpu[key]:.1f} | "
+                f"{cpu[key] / (prov[key] * meta['cores']):.0%} |")
+        else:
+            add(f"| {label} | {prov[key]:.1f} | | |")
     if mol:
         add(f"| `molecule test -s default` (whole sequence, {prov['molecule_hosts']} hosts: "
-            f"Debian 12 and 13) | {prov['molecule_total']:.1f} |")
+            f"Debian 12 and 13) | {prov['molecule_total']:.1f} | | |")
     else:
-        add("| `molecule test -s default` | not run (BENCH_SKIP_MOLECULE=1) |")
+        add("| `molecule test -s default` | not run (BENCH_SKIP_MOLECULE=1) | | |")
     for phase, secs in ph.items():
         both = " (both: first and last step)" if phase == "destroy" else ""
-        add(f"| - molecule phase `{phase}`{both} | {secs:.1f} |")
+        add(f"| - molecule phase `{phase}`{both} | {secs:.1f} | | |")
     add("")
     add("| ratio | measured | target | |")
     add("|---|---:|---:|---|")
@@ -248,6 +262,10 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
         add(f"| {label} | {value:.3f} | <= {target} | {met(value, '<=', target)} |")
     add(f"\n(converge 2 hosts / 1 host: {c2 / c1:.3f}.) The default Molecule scenario converges two "
         "hosts (Debian 12 and 13), so its converge phase is not the 1-host figure above.\n")
+    if "converge_1" in cpu and "converge_4" in cpu:
+        add(f"Machine CPU, 4 hosts / 1 host: {cpu['converge_4'] / cpu['converge_1']:.2f}; the wall-time "
+            f"floor that CPU sets for 4 hosts on {meta['cores']} cores, over the 1-host wall time: "
+            f"{cpu['converge_4'] / meta['cores'] / c1:.2f}.\n")
     add("![chart](results.png)\n")
     return "\n".join(out)
 
@@ -256,7 +274,7 @@ def chart(cases: dict[str, Case], prov: dict[str, Any], path: Path, cores: int) 
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(17, 5.2))
     names = list(MAIN)
     a.bar(names, [cases[n].rps for n in names],
-          color=["#999", "#2a7", "#48c", "#c84", "#999", "#2a7"])
+          color=["#999", "#2a7", "#7c9", "#48c", "#c84", "#999", "#2a7"])
     a.set_yscale("log")
     a.set_ylabel("req/s (median, log scale)")
     a.set_title(f"HTTP, same host, {cores} cores (3: plain HTTP, others HTTPS)")
