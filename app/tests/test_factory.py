@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -59,3 +60,13 @@ def test_wsgi_module_exposes_a_flask_app(
     assert isinstance(wsgi.app, Flask)
     assert wsgi.app.config["SECRET_KEY"] == "wsgi-secret"
     monkeypatch.delitem(sys.modules, "notes.wsgi", raising=False)
+
+
+def test_factory_leaves_the_database_in_wal_mode(tmp_path: Path) -> None:
+    database = tmp_path / "notes.sqlite3"
+    create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE": str(database)})
+    conn = sqlite3.connect(database)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
