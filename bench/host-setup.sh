@@ -101,7 +101,7 @@ printf '%s\n' "$hosts" >/etc/hosts   # written in place: docker bind-mounts the 
 # Every endpoint answers 200 before any load.
 sleep 2
 for url in https://localhost/healthz https://localhost/livez https://localhost:8081/livez http://127.0.0.1:8082/livez \
-           https://localhost:8083/livez https://localhost/static/style.css \
+           https://localhost:8083/livez http://127.0.0.1:8085/livez https://localhost/static/style.css \
            https://localhost:8084/static/style.css https://localhost:8090/livez \
            https://localhost:8091/livez https://localhost:8092/livez https://localhost:8093/livez \
            https://localhost:8094/livez https://localhost:8095/livez https://localhost:8096/livez \

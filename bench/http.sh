@@ -19,6 +19,7 @@ cases=(
   "nginx-static|https://localhost:8081/livez|$conns|no"
   "stack|https://localhost:443/livez|$conns|no"
   "stack-healthz|https://localhost:443/healthz|$conns|no"
+  "stack-http|http://127.0.0.1:8085/livez|$conns|no"
   "uwsgi-alone|http://127.0.0.1:8082/livez|$conns|no"
   "gunicorn|https://localhost:8083/livez|$conns|no"
   "file-nginx|https://localhost:443/static/style.css|$conns|no"

@@ -50,13 +50,17 @@ def find_block(lines: list[str], head: re.Pattern[str]) -> tuple[int, int]:
 
 def variant(server: list[str], port: int, access_log: str, *, location: list[str] | None = None,
             upstream: str | None = None, proxy: str | None = None,
-            no_static: bool = False) -> list[str]:
+            no_static: bool = False, plain: bool = False) -> list[str]:
     lines = list(server)
     ssl_listen = next(ln for ln in lines if re.match(r"\s*listen\s+\S+\s+ssl\b", ln))
     params = re.match(r"\s*listen\s+\S+\s+([^;]*);", ssl_listen)
     assert params
     lines = [ln for ln in lines if not re.match(r"\s*listen\s", ln)]
-    lines.insert(1, f"    listen 127.0.0.1:{port} {params.group(1)};")
+    if plain:  # the same server without TLS: what the stack costs over plain HTTP
+        lines = [ln for ln in lines if not re.match(r"\s*ssl_", ln)]
+        lines.insert(1, f"    listen 127.0.0.1:{port};")
+    else:
+        lines.insert(1, f"    listen 127.0.0.1:{port} {params.group(1)};")
     lines = [re.sub(r"^(\s*)access_log\s+[^;]*;", rf"\g<1>access_log {access_log};", ln, count=1)
              if re.match(r"\s*access_log\s+/", ln) else ln for ln in lines]
     if no_static:
@@ -97,6 +101,8 @@ def main(vhost: Path, bench_conf: Path, w1_conf: Path) -> int:
         # 5b. every path to the vassal: /static/ goes through Flask.
         variant(site, 8084, log.format("flask-static"), no_static=True),
         variant(site, 8096, "off"),
+        # 2c. the stack's server over plain HTTP, as uWSGI alone (case 3) speaks.
+        variant(site, 8085, log.format("stack-http"), plain=True),
     ]
     out += [variant(site, 8090 + i, log.format(name), upstream=f"unix:/run/uwsgi/bench-{name}.sock")
             for i, name in enumerate(VARIANTS)]
