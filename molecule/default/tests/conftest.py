@@ -8,6 +8,8 @@ import shlex
 import time
 from typing import NamedTuple
 
+import pytest
+
 # What the playbook deploys; change it here, not in the tests.
 APP = "notes"
 APP_USER = APP
@@ -190,3 +192,16 @@ def static_root(host) -> str:
     alias = host.check_output(f"sed -n 's/^ *alias \\(.*\\);$/\\1/p' {VHOST_FILE}")
     assert alias, f"no alias in {VHOST_FILE}"
     return alias.rstrip("/")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups in its own hook
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One xdist group per host (molecule runs pytest -n 3 --dist loadgroup): each host's tests
+    run in one worker, in file order, as they would alone, while the two hosts are checked side
+    by side. The tests that drive ansible-playbook (no host) form a group of their own: they
+    change no host (check mode, or stopped in the validation play)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        host = callspec.params.get("_testinfra_host") if callspec else None
+        name = getattr(getattr(host, "backend", None), "hostname", None) if host else None
+        item.add_marker(pytest.mark.xdist_group(name or "playbook"))
