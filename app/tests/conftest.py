@@ -34,3 +34,16 @@ def app(tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def unreachable_db_client(tmp_path: Path) -> FlaskClient:
+    """A client of an app whose database lives in a directory that does not exist."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "DATABASE": str(tmp_path / "missing-dir" / "notes.sqlite3"),
+        }
+    )
+    return app.test_client()

@@ -29,15 +29,8 @@ def test_livez_answers_ok(client: FlaskClient) -> None:
     assert resp.get_json() == {"status": "ok"}
 
 
-def test_livez_answers_ok_even_when_database_unreachable(tmp_path: Path) -> None:
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test",
-            "DATABASE": str(tmp_path / "missing-dir" / "notes.sqlite3"),
-        }
-    )
-    resp = app.test_client().get("/livez")
+def test_livez_answers_ok_even_when_database_unreachable(unreachable_db_client: FlaskClient) -> None:
+    resp = unreachable_db_client.get("/livez")
     assert resp.status_code == 200
     assert resp.get_json() == {"status": "ok"}
 
@@ -62,15 +55,8 @@ def test_healthz_reports_the_release_the_deployment_names(
     assert app.test_client().get("/healthz").get_json()["release"] == "20261125T000000Z-1.0.0-0123456789"
 
 
-def test_healthz_returns_503_when_database_unreachable(tmp_path: Path) -> None:
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test",
-            "DATABASE": str(tmp_path / "missing-dir" / "notes.sqlite3"),
-        }
-    )
-    resp = app.test_client().get("/healthz")
+def test_healthz_returns_503_when_database_unreachable(unreachable_db_client: FlaskClient) -> None:
+    resp = unreachable_db_client.get("/healthz")
     assert resp.status_code == 503
     data = resp.get_json()
     assert data["status"] == "error"
