@@ -31,7 +31,7 @@ def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def write_archive(src: Path, package: str, files: list[Path], archive: Path) -> None:
+def write_archive(src: Path, files: list[Path], archive: Path) -> None:
     """Writes the release archive beside its final name, then renames it into place."""
     if archive.exists():
         return
@@ -65,7 +65,7 @@ def main(src: Path, package: str, archive_dir: Path) -> dict[str, str]:
     match = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", init, re.M)
     version = re.sub(r"[^A-Za-z0-9.+_-]", "_", match.group(1)) if match else "0"
     archive = archive_dir / f"{digest.hexdigest()}.tar"
-    write_archive(src, package, files, archive)
+    write_archive(src, files, archive)
     return {
         "digest": digest.hexdigest(),
         "archive": str(archive),
