@@ -56,7 +56,12 @@ else
   cp -r "$PROJECT_DIR/molecule/default" "$proj/molecule/default"
   [ ! -d "$PROJECT_DIR/molecule/shared" ] || cp -r "$PROJECT_DIR/molecule/shared" "$proj/molecule/shared"
   sed -i 's/notes-debian/bench-mol-debian/g' "$proj/molecule/default/molecule.yml"
+  for f in "$proj"/molecule/default/host_vars/notes-debian*; do
+    if [ -e "$f" ]; then mv "$f" "${f/\/notes-debian/\/bench-mol-debian}"; fi
+  done
   ! grep -rq 'notes-debian' "$proj/molecule/default" || die "the scenario copy still names notes-debian hosts"
+  [ -z "$(find "$proj/molecule/default" -name 'notes-debian*')" ] \
+    || die "the scenario copy still has files named for notes-debian hosts"
   hosts_in_scenario=$(grep -c '^  - name: ' "$proj/molecule/default/molecule.yml")
   log "molecule test -s default ($hosts_in_scenario hosts) in $proj"
   (cd "$proj" && PATH="$PROJECT_DIR/.venv/bin:$PATH" NO_COLOR=1 ANSIBLE_NOCOLOR=1 PYTHONDONTWRITEBYTECODE=1 \
