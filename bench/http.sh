@@ -36,6 +36,20 @@ cases=(
 )
 [ -z "${BENCH_CASES:-}" ] || mapfile -t cases < <(printf '%s\n' "${cases[@]}" | grep -E "^(${BENCH_CASES// /|})\|")
 
+# Every endpoint loaded answers 200 before the first round (the variants' vassals and the
+# servers bench/host-setup.sh started may still be coming up).
+for url in $(printf '%s\n' "${cases[@]}" | cut -d'|' -f2 | sort -u); do
+  code=""
+  for _ in $(seq 20); do
+    code=$(docker exec "$host" curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+             --cacert /etc/nginx/tls/notes.crt "$url" || true)
+    [ "$code" = 200 ] && break
+    sleep 1
+  done
+  [ "$code" = 200 ] || die "$url answers ${code:-nothing}, not 200"
+done
+log "every endpoint answers 200"
+
 # A new order every round (seeded by the round, so a rerun repeats it): a case never always
 # follows the same neighbour, whose leftovers (TIME_WAIT sockets, a busy emperor) it would inherit.
 for rep in $(seq "$reps"); do
