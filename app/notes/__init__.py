@@ -20,7 +20,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Application factory.
 
     Configuration order: defaults, ``NOTES_*`` environment variables,
-    ``SECRET_KEY_FILE`` (read into ``SECRET_KEY``), then ``test_config``.
+    ``SECRET_KEY_FILE`` (read into ``SECRET_KEY`` unless ``NOTES_SECRET_KEY``
+    gave one: a key shared by every app host wins over the host's own), then
+    ``test_config``.
     """
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
@@ -33,7 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("NOTES")
 
     secret_key_file = app.config.get("SECRET_KEY_FILE")
-    if secret_key_file:
+    if secret_key_file and not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _read_secret(str(secret_key_file))
 
     if test_config is not None:

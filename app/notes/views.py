@@ -27,6 +27,8 @@ api = Blueprint("api", __name__, url_prefix="/api")
 
 INDEX_LIMIT = 50
 TEXT_REQUIRED = "field 'text' is required and must be a non-empty string"
+# SQLite's rowids are signed 64-bit: a larger id names no note (404), never an overflow (500).
+MAX_NOTE_ID = 2**63 - 1
 
 
 def _note(row: sqlite3.Row) -> dict[str, Any]:
@@ -83,7 +85,7 @@ def list_notes() -> Response:
     return jsonify(notes=_latest_notes())
 
 
-@api.get("/notes/<int:note_id>")
+@api.get(f"/notes/<int(max={MAX_NOTE_ID}):note_id>")
 def get_note(note_id: int) -> Response:
     row = (
         get_db()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
 
 TEXT_REQUIRED = "field 'text' is required and must be a non-empty string"
@@ -76,6 +77,14 @@ def test_wrong_content_type_is_415_with_json_error(client: FlaskClient) -> None:
 
 def test_unknown_api_path_is_404_json(client: FlaskClient) -> None:
     resp = client.get("/api/nope")
+    assert resp.status_code == 404
+    assert resp.is_json
+    assert "error" in resp.get_json()
+
+
+@pytest.mark.parametrize("note_id", ["9223372036854775807", "9223372036854775808", "99999999999999999999999"])
+def test_note_id_at_or_past_sqlites_64_bit_range_is_404_json(client: FlaskClient, note_id: str) -> None:
+    resp = client.get(f"/api/notes/{note_id}")
     assert resp.status_code == 404
     assert resp.is_json
     assert "error" in resp.get_json()

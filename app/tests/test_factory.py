@@ -28,6 +28,19 @@ def test_factory_reads_database_and_secret_key_file_from_env(
     assert db_path.is_file()
 
 
+def test_secret_key_from_env_wins_over_the_hosts_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A key every app host shares (from the inventory's vault) beats each host's own.
+    secret = tmp_path / "secret_key"
+    secret.write_text("host-key\n", encoding="utf-8")
+    monkeypatch.setenv("NOTES_DATABASE", str(tmp_path / "notes.sqlite3"))
+    monkeypatch.setenv("NOTES_SECRET_KEY_FILE", str(secret))
+    monkeypatch.setenv("NOTES_SECRET_KEY", "shared-key")
+
+    assert create_app().config["SECRET_KEY"] == "shared-key"
+
+
 def test_factory_without_secret_outside_testing_raises(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
