@@ -1,0 +1,46 @@
+"""The health gate, over SSH, on a site that answers only its real name."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import APPS, PROJECT, SCENARIO, https, node
+from harness import run_playbook
+
+WEB_AND_APP = "prod-both"
+
+
+def release_of(app: str) -> str:
+    return Path(node(app).file("/srv/notes/current").linked_to).name
+
+
+@pytest.fixture
+def app_with_failing_healthz(tmp_path: Path) -> Path:
+    """The bundled app at 9.0.0 whose /healthz answers 500."""
+    shutil.copytree(PROJECT / "app", tmp_path, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "tests", "instance"))
+    init, views = tmp_path / "notes" / "__init__.py", tmp_path / "notes" / "views.py"
+    init.write_text(re.sub(r'__version__ = "[^"]+"', '__version__ = "9.0.0"', init.read_text()))
+    assert "return jsonify(body), 200" in views.read_text()
+    views.write_text(views.read_text().replace("return jsonify(body), 200", "return jsonify(body), 500"))
+    return tmp_path
+
+
+def test_first_deploy_made_a_release_that_answers_under_the_sites_name() -> None:
+    health = json.loads(https(node(WEB_AND_APP), "/healthz", "-H", "X-Flask-Deploy-Pin: local").stdout)
+    assert health["release"] == release_of(WEB_AND_APP)
+
+
+def test_release_whose_healthz_fails_is_rolled_back_and_the_play_names_it(app_with_failing_healthz: Path) -> None:
+    before = {app: release_of(app) for app in APPS}
+    rc, output = run_playbook(SCENARIO / "converge.yml", "-e", f"python_app_src_dir={app_with_failing_healthz}")
+    assert rc != 0
+    assert re.search(r"Release \S+-9\.0\.0-\S+ failed after the switch", output), output[-3000:]
+    for app in APPS:
+        assert f"Rolled back to {before[app]}, which answers its health check" in output
+    assert {app: release_of(app) for app in APPS} == before
+    assert json.loads(https(node(WEB_AND_APP), "/healthz").stdout)["version"] != "9.0.0"
