@@ -88,11 +88,15 @@ def install_loadgen(host: Any) -> str:
 
 
 @contextmanager
-def load(host: Any, scheme: str, path: str = "/api/notes") -> Iterator[dict[str, Any]]:
-    """Continuous load on the host (loopback) while the block runs; the summary fills the dict."""
+def load(host: Any, scheme: str, path: str = "/api/notes", server_name: str = "localhost",
+         connect: str = "", threads: int = 4) -> Iterator[dict[str, Any]]:
+    """Continuous load on the host (loopback) while the block runs; the summary fills the dict.
+
+    Requests go to server_name (Host and SNI), at connect (default: the name itself)."""
     tag = f"/tmp/load-{time.monotonic_ns()}"
+    target = f"--host {server_name}" + (f" --connect {connect}" if connect else "")
     started = host.run(
-        f"setsid nohup {LOADGEN} --scheme {scheme} --path {path} --stop-file {tag}.stop "
+        f"setsid nohup {LOADGEN} --scheme {scheme} {target} --path '{path}' --threads {threads} --stop-file {tag}.stop "
         f"--out {tag}.json --max-seconds 600 >{tag}.log 2>&1 < /dev/null & sleep 1"
     )
     assert started.rc == 0, started.stderr

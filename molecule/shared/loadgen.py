@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Bounded HTTP load against the local nginx, counting every failed request.
 
-Runs on the test host: THREADS clients each send GET PATH to HOST (a loopback
-name such as localhost), one connection per request, until STOP_FILE appears or
+Runs on the test host: THREADS clients each send GET PATH to HOST (the site's
+name, sent as Host and SNI) at CONNECT (default: HOST itself, which must then
+resolve to loopback), one connection per request, until STOP_FILE appears or
 MAX_SECONDS pass. A request fails on a non-2xx status, a reset, a refused
 connection or a timeout. Writes a JSON summary to OUT when it stops.
 """
@@ -13,6 +14,7 @@ import argparse
 import http.client
 import json
 import os
+import socket
 import ssl
 import threading
 import time
@@ -23,6 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scheme", choices=["http", "https"], default="http")
     parser.add_argument("--host", default="localhost")
+    parser.add_argument("--connect", default="", help="address to connect to instead of HOST (loopback)")
     parser.add_argument("--path", default="/api/notes")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--pause", type=float, default=0.01, help="seconds between a client's requests")
@@ -43,16 +46,21 @@ def main() -> None:
     start = time.monotonic()
     deadline = start + args.max_seconds
 
+    address = args.connect or args.host
+
+    def connection() -> http.client.HTTPConnection:
+        if args.scheme == "http":
+            return http.client.HTTPConnection(address, 80, timeout=args.timeout)
+        # Connect to the address, but send the site's name as SNI (and Host, below).
+        conn = http.client.HTTPSConnection(address, 443, timeout=args.timeout, context=context)
+        conn.connect = lambda: setattr(conn, "sock", context.wrap_socket(  # type: ignore[method-assign]
+            socket.create_connection((address, 443), args.timeout), server_hostname=args.host))
+        return conn
+
     def one_request() -> str | None:
-        # By name, so that Host and SNI are the site's (localhost resolves to loopback).
-        if args.scheme == "https":
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                args.host, 443, timeout=args.timeout, context=context
-            )
-        else:
-            conn = http.client.HTTPConnection(args.host, 80, timeout=args.timeout)
+        conn = connection()
         try:
-            conn.request("GET", args.path)
+            conn.request("GET", args.path, headers={"Host": args.host})
             response = conn.getresponse()
             response.read()
             return None if 200 <= response.status < 300 else f"status {response.status}"

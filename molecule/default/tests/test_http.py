@@ -152,3 +152,46 @@ def test_requests_are_logged_in_vhost_access_log(host):
     marker = f"testinfra-{uuid.uuid4()}"
     assert http(host, f"/healthz?{marker}").status == 200
     assert host.run(f"grep -qF {marker} {VHOST_ACCESS_LOG}").rc == 0
+
+
+def test_note_id_past_sqlites_64_bit_range_is_404_json(host):
+    response = http(host, "/api/notes/9223372036854775808")
+    assert response.status == 404
+    assert json.loads(response.body)["error"]
+
+
+def header_status(host, protocol, *headers_kib):
+    """Status of GET /healthz carrying one X-Big-N header of each size (KiB); 0 if curl got no answer."""
+    build = "; ".join(
+        f"printf 'X-Big-{i}: %s\\r\\n' \"$(head -c {kib * 1024} /dev/zero | tr '\\0' a)\""
+        for i, kib in enumerate(headers_kib)
+    )
+    result = host.run(
+        f"{{ {build}; }} > /tmp/big-headers && curl -sS --max-time 20 {protocol} --cacert {TLS_CERT}"
+        f" -H @/tmp/big-headers -o /dev/null -w '%{{http_code}}' {BASE_URL}/healthz"
+    )
+    return int(result.stdout or 0)
+
+
+@pytest.mark.parametrize("protocol", ["--http1.1", "--http2"])
+@pytest.mark.parametrize("kib", [16, 30])
+def test_big_cookie_sized_header_is_served(host, protocol, kib):
+    assert header_status(host, protocol, kib) == 200
+
+
+def test_header_past_the_buffers_gets_4xx_over_http1(host):
+    assert 400 <= header_status(host, "--http1.1", 100) < 500
+
+
+def test_header_past_the_buffers_never_gets_a_5xx_over_http2(host):
+    # nginx ends the HTTP/2 connection (GOAWAY), the protocol's answer: no status, never a 5xx.
+    assert header_status(host, "--http2", 100) < 500
+
+
+def test_headers_beyond_what_uwsgi_takes_get_4xx_from_nginx_over_http1(host):
+    # Three 30 KiB headers pass each line's limit but not uWSGI's 64 KiB packet: nginx must say no.
+    assert 400 <= header_status(host, "--http1.1", 30, 30, 30) < 500
+
+
+def test_headers_beyond_what_uwsgi_takes_never_get_a_5xx_over_http2(host):
+    assert header_status(host, "--http2", 30, 30, 30) < 500

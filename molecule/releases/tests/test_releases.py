@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -130,18 +131,76 @@ def test_broken_nginx_template_value_keeps_the_old_config_serving(host, scheme, 
     assert summary["failed"] == 0, summary
 
 
-def test_killed_worker_is_replaced_without_a_failed_request(host, scheme, report) -> None:
-    victim = vassal_stats(host)["workers"][0]["pid"]
+SLOW_ROUTE = """
 
-    def replaced() -> bool:
-        pids = [w["pid"] for w in vassal_stats(host).get("workers", [])]
-        return victim not in pids and all(pid > 0 for pid in pids)
+@pages.route("/slow", methods=["GET", "POST"])
+def slow():
+    # Test route: holds its worker for ?s= seconds; a POST first stores a note, to count its runs.
+    import time
+    if request.method == "POST":
+        db = get_db()
+        with db:
+            db.execute("INSERT INTO notes (text) VALUES (?)", (request.args["note"],))
+    time.sleep(float(request.args.get("s", "0.3")))
+    return jsonify(pid=os.getpid())
+"""
 
-    with load(host, scheme) as summary:
+
+@pytest.fixture(scope="module")
+def slow_release(host, scheme, app_variant) -> str:
+    """A release with a slow route, so that requests are certainly in flight on a worker."""
+
+    def add_slow_route(package: Path) -> None:
+        views = package / "views.py"
+        views.write_text(views.read_text() + SLOW_ROUTE)
+
+    rc, output = deploy(app_variant("1.4.0", add_slow_route))
+    assert rc == 0, output[-3000:]
+    return healthz(host, scheme)["release"]
+
+
+def busy_worker(host) -> int:
+    """The pid of a worker that is serving a request right now."""
+    found: list[int] = []
+
+    def one_is_busy() -> bool:
+        found[:] = [w["pid"] for w in vassal_stats(host).get("workers", []) if w.get("status") == "busy"]
+        return bool(found)
+
+    wait_until(one_is_busy, 10)
+    return found[0]
+
+
+def error_log_lines(host) -> int:
+    return int(host.run("wc -l < /var/log/nginx/notes.error.log").stdout.strip() or 0)
+
+
+def test_killed_worker_is_replaced_and_its_get_retried_without_a_failed_request(
+        host, scheme, slow_release, report) -> None:
+    log_before = error_log_lines(host)
+    with load(host, scheme, "/slow?s=0.3", threads=8) as summary:
+        victim = busy_worker(host)
         host.run(f"kill -9 {victim}")
-        seconds = wait_until(replaced, 30)
-    report.add("kill -9 one uWSGI worker", summary, f"worker replaced in {seconds:.1f} s")
+        seconds = wait_until(lambda: victim not in [w["pid"] for w in vassal_stats(host).get("workers", [])]
+                             and all(w["pid"] > 0 for w in vassal_stats(host).get("workers", [])), 30)
+    report.add("kill -9 a uWSGI worker in the middle of a request", summary, f"worker replaced in {seconds:.1f} s")
     assert summary["failed"] == 0, summary
+    # The request the worker held was cut off, and nginx sent it again: that is what made 0 failures.
+    new_errors = host.run(f"tail -n +{log_before + 1} /var/log/nginx/notes.error.log").stdout
+    assert "upstream prematurely closed connection" in new_errors
+
+
+def test_post_whose_worker_is_killed_is_not_retried(host, scheme, slow_release) -> None:
+    marker = f"posted-once-{time.time_ns()}"
+    out = f"/tmp/{marker}.code"
+    host.run(f"setsid nohup curl -sk --max-time 20 -o /dev/null -w '%{{http_code}}' -X POST "
+             f"'{scheme}://localhost/slow?s=5&note={marker}' > {out} 2>&1 < /dev/null &")
+    victim = busy_worker(host)
+    host.run(f"kill -9 {victim}")
+    wait_until(lambda: host.file(out).exists and host.file(out).content_string.strip() != "", 20)
+    assert host.file(out).content_string.strip() == "502"
+    notes = json.loads(curl(host, scheme, "/api/notes").stdout)["notes"]
+    assert [n["text"] for n in notes].count(marker) == 1
 
 
 def test_killed_vassal_master_is_respawned_within_seconds(host, scheme, report) -> None:
