@@ -13,6 +13,7 @@ lint:
 	scripts/bootstrap
 	.venv/bin/yamllint --strict .
 	PATH="$(CURDIR)/.venv/bin:$$PATH" ansible-lint
+	.venv/bin/python scripts/role-docs --check
 
 # Remove the sandbox host.
 destroy:
