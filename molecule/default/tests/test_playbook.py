@@ -82,7 +82,6 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         ),
         ('{"nginx_vhost_https_port": 70000}', "nginx_vhost_https_port", "two different ports from 1 to 65535"),
         ('{"nginx_vhost_rate_limit": "fast"}', "nginx_vhost_rate_limit", "a rate such as 10r/s"),
-        ('{"uwsgi_emperor_read_write_paths": ["var/lib/notes"]}', "uwsgi_emperor_read_write_paths", "absolute paths only"),
         (
             '{"nginx_vhost_sites": [{' + SITE + ', "tls_certificate": "@CERTS@/a.crt"}]}',
             "nginx_vhost_sites",
@@ -108,7 +107,6 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         "upstream-malformed",
         "https-port-out-of-range",
         "rate-limit-malformed",
-        "writable-path-relative",
         "certificate-without-key",
         "certificate-file-missing",
         "certificate-and-key-mismatch",
