@@ -131,6 +131,7 @@ def test_broken_nginx_template_value_keeps_the_old_config_serving(host, scheme, 
     assert summary["failed"] == 0, summary
 
 
+HARAKIRI = 12  # above nginx_vhost_upstream_retry_window (10): a request cut by it is not sent again
 SLOW_ROUTE = """
 
 @pages.route("/slow", methods=["GET", "POST"])
@@ -154,7 +155,8 @@ def slow_release(host, scheme, app_variant) -> str:
         views = package / "views.py"
         views.write_text(views.read_text() + SLOW_ROUTE)
 
-    rc, output = deploy(app_variant("1.4.0", add_slow_route))
+    # A short harakiri, so a request can outlive it within the test; nginx's read timeout follows it.
+    rc, output = deploy(app_variant("1.4.0", add_slow_route), "-e", f"python_app_harakiri={HARAKIRI}")
     assert rc == 0, output[-3000:]
     return healthz(host, scheme)["release"]
 
@@ -188,6 +190,25 @@ def test_killed_worker_is_replaced_and_its_get_retried_without_a_failed_request(
     # The request the worker held was cut off, and nginx sent it again: that is what made 0 failures.
     new_errors = host.run(f"tail -n +{log_before + 1} /var/log/nginx/notes.error.log").stdout
     assert "upstream prematurely closed connection" in new_errors
+
+
+def test_request_outliving_harakiri_is_cut_its_worker_replaced_and_others_served(
+        host, scheme, slow_release, report) -> None:
+    read_timeout = int(re.search(r"uwsgi_read_timeout (\d+)s;", host.file(VHOST).content_string).group(1))
+    assert read_timeout > HARAKIRI  # uWSGI ends a stuck request, not nginx
+    workers_before = {w["pid"] for w in vassal_stats(host)["workers"]}
+    with load(host, scheme, "/livez") as summary:
+        started = time.monotonic()
+        cut = curl(host, scheme, f"/slow?s={3 * HARAKIRI}", "--max-time", "60", "-o", "/dev/null", "-w", "%{http_code}")
+        seconds = time.monotonic() - started
+    report.add(f"a request outliving harakiri ({HARAKIRI} s)", summary, f"cut after {seconds:.1f} s, others served")
+    assert cut.stdout == "502"
+    assert HARAKIRI <= seconds < read_timeout
+    assert summary["failed"] == 0, summary
+    workers_after = {w["pid"] for w in vassal_stats(host)["workers"]}
+    assert len(workers_after) == len(workers_before)
+    assert workers_before - workers_after  # the worker that held it was replaced
+    assert "HARAKIRI" in host.check_output("journalctl -u uwsgi-emperor --since '-2min' --no-pager -o cat")
 
 
 def test_post_whose_worker_is_killed_is_not_retried(host, scheme, slow_release) -> None:
