@@ -9,20 +9,11 @@ log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
 # start_host NAME [RELEASE]: a fresh bare Debian host running systemd (any old one is removed),
-# started as the default scenario's hosts are.
+# started as every test host is (scripts/start-host).
 start_host() {
-  local name=$1 release=${2:-bookworm} state=""
+  local name=$1 release=${2:-bookworm}
   docker rm -f "$name" >/dev/null 2>&1 || true
-  docker run -d --name "$name" --hostname "$name" \
-    --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns host \
-    -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
-    --stop-signal SIGRTMIN+3 "flaskdeploy/debian:$release" >/dev/null
-  for _ in $(seq 60); do
-    state=$(docker exec "$name" systemctl is-system-running 2>/dev/null || true)
-    case $state in running|degraded) return 0 ;; esac
-    sleep 1
-  done
-  die "host $name did not boot (systemd: $state)"
+  "$PROJECT_DIR/scripts/start-host" "$name" "flaskdeploy/debian:$release" || die "host $name did not boot"
 }
 
 remove_hosts() { [ $# -eq 0 ] || docker rm -f "$@" >/dev/null 2>&1 || true; }

@@ -14,15 +14,12 @@ SEARCH = "grep -rlsF --devices=skip --exclude-dir=proc --exclude-dir=sys -f - /"
 
 
 def worker_pids(host) -> list[int]:
-    """The app's workers: its uwsgi processes whose parent (the vassal's master) is the app's too."""
-    app = {p.pid: p.ppid for p in host.process.filter(comm="uwsgi-core") if p.user == "notes"}
-    return sorted(pid for pid, parent in app.items() if parent in app)
-
-
-@pytest.mark.parametrize("app", APPS)
-def test_the_hosts_copy_of_the_secret_is_the_vaults(app: str, vault_secret: str) -> None:
-    stored = node(app).check_output(f"{PATTERN} | sha256sum | cut -d' ' -f1")
-    assert stored == sha256(vault_secret + "\n")
+    """The app's workers, as its vassal's stats socket lists them (read as root)."""
+    stats = host.check_output(
+        "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/uwsgi/notes/stats.sock'); "
+        "print(b''.join(iter(lambda: s.recv(65536), b'')).decode())\""
+    )
+    return sorted(worker["pid"] for worker in json.loads(stats)["workers"] if worker["pid"] > 0)
 
 
 def reloaded(host) -> list[int]:
