@@ -3,49 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import testinfra
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from harness import INVENTORY, PROJECT, Report, install_loadgen, needs_molecule, site_scheme  # noqa: E402  (import after the sys.path line above, on purpose)
+from testlib.hosts import node
+from testlib.load import Report
+from testlib.run import PROJECT
 
 WEB = "cluster-web1"
 APPS = ("cluster-app1", "cluster-app2")
 SPARE = "cluster-app3"
-UWSGI_PORT = 3031
-
-pytestmark = needs_molecule
-
-
-def node(name: str) -> Any:
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def address(host: Any) -> str:
-    return host.run("hostname -I").stdout.split()[0]
-
-
-def answering_hosts(web: Any, scheme: str, requests: int = 40) -> set[str]:
-    """Hostnames the app reports in /healthz for requests through the web host."""
-    result = web.run(
-        f"for i in $(seq {requests}); do curl -sk --max-time 10 {scheme}://localhost/healthz; echo; done"
-    )
-    return {line.split('"hostname":"')[1].split('"')[0] for line in result.stdout.splitlines() if '"hostname"' in line}
-
-
-def connects(client: Any, target: str, port: int) -> bool:
-    script = (
-        "import socket, sys\n"
-        "try:\n"
-        f"    socket.create_connection(('{target}', {port}), timeout=5).close()\n"
-        "except OSError as exc:\n"
-        "    sys.exit(f'{type(exc).__name__}')\n"
-    )
-    return client.run(f"python3 -c \"{script}\"").rc == 0
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +29,6 @@ def apps() -> tuple[Any, ...]:
 @pytest.fixture(scope="module")
 def spare() -> Any:
     return node(SPARE)
-
-
-@pytest.fixture(scope="module")
-def scheme(web: Any) -> str:
-    install_loadgen(web)
-    return site_scheme(web)
 
 
 @pytest.fixture(scope="session")

@@ -7,23 +7,17 @@ checkout: the collection's roles find the hosts exactly as they left them (chang
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-import harness  # noqa: E402  (import after the sys.path line above, on purpose)
-
-pytestmark = harness.needs_molecule
+from testlib.run import PROJECT, run_playbook
 
 
 @pytest.fixture(scope="module")
 def collections(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("collection")
-    subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(work), str(harness.PROJECT)],
+    subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(work), str(PROJECT)],
                    check=True, capture_output=True, text=True)
     tarball = next(work.glob("flask_deploy-stack-*.tar.gz"))
     # Its dependencies (community.crypto, ansible.posix) come with the `ansible` package.
@@ -38,14 +32,10 @@ def test_collection_holds_the_three_roles(collections: Path) -> None:
 
 
 def test_collection_roles_by_their_full_names_find_the_hosts_converged(collections: Path) -> None:
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_ROLES_PATH": str(collections / "none")}
-    proc = subprocess.run(
-        ["ansible-playbook", "-i", str(harness.INVENTORY), str(Path(__file__).with_name("collection.yml")),
-         "-e", f"python_app_src_dir={harness.PROJECT / 'app'}"],
-        capture_output=True, text=True, timeout=900, check=False, env=env,
+    run = run_playbook(
+        Path(__file__).with_name("collection.yml"), "-e", f"python_app_src_dir={PROJECT / 'app'}",
+        env={"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_ROLES_PATH": str(collections / "none")},
     )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-3000:]
-    assert "flask_deploy.stack.python_app" in output
-    changed = harness.changed_counts(output)
-    assert changed and set(changed.values()) == {0}, changed
+    assert run.rc == 0, run
+    assert "flask_deploy.stack.python_app" in run.text
+    assert run.changed and set(run.changed.values()) == {0}, run.changed

@@ -4,7 +4,7 @@ import shlex
 
 import pytest
 
-from conftest import (
+from testlib.layout import (
     APP_GROUP,
     APP_USER,
     CODE_DIR,

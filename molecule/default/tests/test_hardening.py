@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import APP_USER, CODE_ROOT, DATA_DIR, EMPEROR_SERVICE, processes
+from testlib.layout import APP_USER, CODE_ROOT, DATA_DIR, EMPEROR_SERVICE
 
 # The exposure systemd-analyze gave the unit before hardening was 9.8 ("UNSAFE").
 MAX_EXPOSURE = 3.5
@@ -43,10 +43,10 @@ def emperor_pid(host) -> int:
 def test_workers_run_inside_the_emperors_unit(host):
     # So they share its sandbox; the tests below enter it through the emperor
     # (root, like the tester: no ptrace capability needed, unlike for a worker).
-    workers = [p for p in processes(host, "uwsgi") if p["user"] == APP_USER]
+    workers = host.process.filter(comm="uwsgi-core", user=APP_USER)
     assert workers, "no worker is running"
     emperor_cgroup = host.check_output(f"cat /proc/{emperor_pid(host)}/cgroup")
-    assert {host.check_output(f"cat /proc/{w['pid']}/cgroup") for w in workers} == {emperor_cgroup}
+    assert {host.check_output(f"cat /proc/{w.pid}/cgroup") for w in workers} == {emperor_cgroup}
 
 
 def as_worker(host, command, user="root"):

@@ -7,22 +7,12 @@ import uuid
 
 import pytest
 
-from conftest import (
-    ACME_DIR,
-    APP_USER,
-    BASE_URL,
-    HTTP_URL,
-    TLS_CERT,
-    MAX_BODY_BYTES,
-    SERVER_NAMES,
-    STYLESHEET,
-    VHOST_ACCESS_LOG,
-    curl,
-    http,
-    processes,
-    settled_vassal_requests,
-    vassal_requests,
-)
+from testlib.http import curl, curl_command, http
+from testlib.layout import ACME_DIR, APP_USER, SANDBOX_SERVER_NAMES, STYLESHEET, VHOST_ACCESS_LOG
+from testlib.uwsgi import settled_vassal_requests, vassal_requests
+
+# The sandbox inventory's site: nginx's body limit follows python_app_max_body_mb (1).
+MAX_BODY_BYTES = 1024 * 1024
 
 JSON = ("-H", "Content-Type: application/json")
 
@@ -70,7 +60,7 @@ def test_healthz_reports_ok_with_version_hostname_and_pid(host):
     assert health["status"] == "ok"
     assert health["version"]
     assert health["hostname"] == host.check_output("cat /proc/sys/kernel/hostname")
-    workers = {p["pid"] for p in processes(host, "uwsgi") if p["user"] == APP_USER}
+    workers = {p.pid for p in host.process.filter(comm="uwsgi-core", user=APP_USER)}
     assert health["pid"] in workers
 
 
@@ -110,7 +100,7 @@ def test_oversized_body_is_rejected_by_nginx_with_413(host):
         host.run(f"rm -f {shlex.quote(body)}")
 
 
-@pytest.mark.parametrize("server_name", SERVER_NAMES)
+@pytest.mark.parametrize("server_name", SANDBOX_SERVER_NAMES)
 def test_site_answers_its_server_names(host, server_name):
     response = http(host, "/healthz", "-H", f"Host: {server_name}")
     assert response.status == 200
@@ -118,21 +108,21 @@ def test_site_answers_its_server_names(host, server_name):
 
 
 def test_unknown_host_gets_connection_closed_on_http(host):
-    result = curl(host, "/", "-H", "Host: unknown.example", base=HTTP_URL)
+    result = curl(host, "/", "-H", "Host: unknown.example", scheme="http")
     assert result.rc == 52, result.stderr  # curl: "Empty reply from server"
 
 
 def test_http_redirects_to_https_with_301_keeping_the_path(host):
-    response = http(host, "/api/notes?limit=1", base=HTTP_URL)
+    response = http(host, "/api/notes?limit=1", scheme="http")
     assert response.status == 301
-    assert response.headers["location"] == f"{BASE_URL}/api/notes?limit=1"
+    assert response.headers["location"] == "https://localhost/api/notes?limit=1"
 
 
 def test_acme_challenge_is_served_over_http(host):
     token = f"testinfra-{uuid.uuid4()}"
     host.check_output(f"echo {token} > {ACME_DIR}/{token}")
     try:
-        response = http(host, f"/.well-known/acme-challenge/{token}", base=HTTP_URL)
+        response = http(host, f"/.well-known/acme-challenge/{token}", scheme="http")
     finally:
         host.run(f"rm -f {ACME_DIR}/{token}")
     assert response.status == 200
@@ -140,7 +130,7 @@ def test_acme_challenge_is_served_over_http(host):
 
 
 def test_https_speaks_http2(host):
-    result = host.run(f"curl -sS --http2 --cacert {TLS_CERT} -o /dev/null -w '%{{http_version}}' {BASE_URL}/healthz")
+    result = curl(host, "/healthz", "--http2", "-w", "%{http_version}")
     assert result.stdout == "2", result.stderr
 
 
@@ -167,10 +157,7 @@ def header_status(host, protocol, *headers_kib):
     headers = " ".join(
         f"-H \"X-Big-{i}: $(head -c {kib * 1024} /dev/zero | tr '\\0' a)\"" for i, kib in enumerate(headers_kib)
     )
-    result = host.run(
-        f"curl -sS --max-time 20 {protocol} --cacert {TLS_CERT} {headers}"
-        f" -o /dev/null -w '%{{http_code}}' {BASE_URL}/healthz"
-    )
+    result = host.run(curl_command("/healthz", protocol, "-o", "/dev/null", "-w", "%{http_code}") + " " + headers)
     return int(result.stdout or 0)
 
 

@@ -9,18 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-# The scenarios' shared harness lives in molecule/shared; it imports once that is on sys.path.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-import harness  # noqa: E402  (import after the sys.path line above, on purpose)
-
-pytestmark = harness.needs_molecule
+from testlib.run import SCENARIO, PlaybookRun, run_playbook
 
 
-def run_playbook(*args: str) -> tuple[int, str, dict[str, dict[str, int]]]:
-    """converge.yml against the scenario's hosts: (exit code, output, recap per host)."""
-    rc, output = harness.run_playbook(harness.SCENARIO / "converge.yml", *args)
-    return rc, output, harness.recap(output)
+def converge(*args: str) -> PlaybookRun:
+    """converge.yml against the scenario's hosts."""
+    return run_playbook(SCENARIO / "converge.yml", *args)
 
 
 # A site as the inventory wires it, for bad values to be put into.
@@ -61,10 +55,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_check_mode_on_converged_hosts_reports_no_change() -> None:
-    rc, output, recap = run_playbook("--check")
-    assert rc == 0, output[-3000:]
-    assert recap, output[-3000:]
-    assert {host: r["changed"] for host, r in recap.items()} == {host: 0 for host in recap}
+    run = converge("--check")
+    assert run.rc == 0, run
+    assert run.changed and set(run.changed.values()) == {0}, run.changed
 
 
 @pytest.mark.parametrize(
@@ -115,13 +108,13 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
 def test_bad_value_fails_before_any_host_changes_naming_the_variable(
     extra_vars: str, named: str, allowed: str, certs: Path
 ) -> None:
-    rc, output, recap = run_playbook("--extra-vars", extra_vars.replace("@CERTS@", str(certs)))
-    assert rc != 0, output[-3000:]
-    assert named in output
-    assert allowed in output
+    run = converge("--extra-vars", extra_vars.replace("@CERTS@", str(certs)))
+    assert run.rc != 0, run
+    message = "\n".join(run.messages)
+    assert named in message, run
+    assert allowed in message, run
     # The run stopped in the validation play: no play that changes a host began.
-    assert "PLAY [App hosts run the app" not in output
-    assert "PLAY [Web hosts serve the app" not in output
-    assert all(r["failed"] == 1 and r["changed"] == 0 for r in recap.values()), recap
+    assert run.plays == ["Role inputs are valid on every host"], run.plays
+    assert all(r["failures"] == 1 and r["changed"] == 0 for r in run.recap.values()), run.recap
     # Key material never shows up, whatever failed.
-    assert "PRIVATE KEY" not in output
+    assert "PRIVATE KEY" not in run.text

@@ -6,7 +6,10 @@ import uuid
 
 import pytest
 
-from conftest import BASE_URL, SERVER_NAME, STYLESHEET, TLS_CERT, http, static_root
+from testlib.http import http
+from testlib.layout import STYLESHEET, TLS_CERT, VHOST_FILE
+
+SERVER_NAME = "localhost"
 
 HEADERS = {
     "x-content-type-options": "nosniff",
@@ -28,6 +31,13 @@ def test_self_signed_site_sends_no_hsts(host):
     # HSTS is on by default only with a supplied certificate: a browser must not
     # be pinned to HTTPS on a certificate it cannot trust.
     assert "strict-transport-security" not in http(host, "/").headers
+
+
+def static_root(host):
+    """The directory nginx serves static files from, as the vhost says."""
+    alias = host.check_output(f"sed -n 's/^ *alias \\(.*\\);$/\\1/p' {VHOST_FILE}")
+    assert alias, f"no alias in {VHOST_FILE}"
+    return alias.rstrip("/")
 
 
 @pytest.fixture
@@ -73,7 +83,7 @@ def test_static_files_next_to_planted_ones_are_still_served(host, planted_files)
 
 def burst(host, path, count, address):
     """count requests over one connection to address (SNI and Host SERVER_NAME); the status codes."""
-    urls = " ".join(f"-o /dev/null {BASE_URL}{path}" for _ in range(count))
+    urls = " ".join(f"-o /dev/null https://{SERVER_NAME}{path}" for _ in range(count))
     out = host.check_output(
         f"curl -sS --max-time 30 --cacert {TLS_CERT} --resolve {SERVER_NAME}:443:{address}"
         f" -w '%{{http_code}}\\n' {urls}"

@@ -2,15 +2,13 @@
 
 import pytest
 
-from conftest import (
+from testlib.layout import (
     APP_USER,
     EMPEROR_INI,
     EMPEROR_SERVICE,
     EMPEROR_UNIT_FILE,
     NGINX_SERVICE,
     WEB_USER,
-    cpu_count,
-    processes,
 )
 
 
@@ -30,23 +28,23 @@ def test_emperor_runs_from_the_deployed_unit_file(host):
 
 
 def test_only_the_emperor_uwsgi_process_runs_as_root(host):
-    root_uwsgi = [p for p in processes(host, "uwsgi") if p["user"] == "root"]
+    root_uwsgi = host.process.filter(comm="uwsgi-core", user="root")
     assert len(root_uwsgi) == 1, root_uwsgi
-    assert f"--ini {EMPEROR_INI}" in root_uwsgi[0]["args"]
+    assert f"--ini {EMPEROR_INI}" in root_uwsgi[0].args
 
 
 def test_uwsgi_workers_never_run_as_root(host):
-    vassal = [p for p in processes(host, "uwsgi") if EMPEROR_INI not in p["args"]]
+    vassal = [p for p in host.process.filter(comm="uwsgi-core") if EMPEROR_INI not in p.args]
     assert vassal, "no vassal process is running"
-    assert {p["user"] for p in vassal} == {APP_USER}
+    assert {p.user for p in vassal} == {APP_USER}
 
 
 def test_vassal_runs_two_workers_per_cpu_core_plus_a_master(host):
-    app_uwsgi = [p for p in processes(host, "uwsgi") if p["user"] == APP_USER]
-    assert len(app_uwsgi) == 2 * cpu_count(host) + 1
+    app_uwsgi = host.process.filter(comm="uwsgi-core", user=APP_USER)
+    assert len(app_uwsgi) == 2 * int(host.check_output("nproc")) + 1
 
 
 def test_nginx_workers_run_as_web_user(host):
-    workers = [p for p in processes(host, "nginx") if "worker process" in p["args"]]
+    workers = [p for p in host.process.filter(comm="nginx") if "worker process" in p.args]
     assert workers, "no nginx worker is running"
-    assert {p["user"] for p in workers} == {WEB_USER}
+    assert {p.user for p in workers} == {WEB_USER}

@@ -4,7 +4,7 @@ import shlex
 
 import pytest
 
-from conftest import (
+from testlib.layout import (
     APP_GROUP,
     APP_RUN_DIR,
     APP_SOCKET,
@@ -15,10 +15,8 @@ from conftest import (
     VASSAL_STATS_SOCKET,
     WEB_GROUP,
     WEB_USER,
-    cpu_count,
-    stats_command,
-    vassal_stats,
 )
+from testlib.uwsgi import stats_command, vassal_stats
 
 
 def connect_as(host, user, path):
@@ -56,7 +54,7 @@ def test_vassal_stats_dir_is_private_to_app_user(host):
 
 
 def test_vassal_stats_socket_reports_every_worker(host):
-    assert len(vassal_stats(host)["workers"]) == 2 * cpu_count(host)
+    assert len(vassal_stats(host)["workers"]) == 2 * int(host.check_output("nproc"))
 
 
 def test_web_user_cannot_read_vassal_stats(host):

@@ -7,7 +7,10 @@ from the server.
 
 import pytest
 
-from conftest import SERVER_NAME, TLS_CERT, TLS_KEY, s_client
+from testlib.http import s_client
+from testlib.layout import TLS_CERT, TLS_KEY
+
+SERVER_NAME = "localhost"
 
 WEAK = "@SECLEVEL=0"
 
@@ -46,7 +49,7 @@ def test_served_certificate_is_the_configured_one(host):
     fingerprint = "openssl x509 -noout -fingerprint -sha256"
     configured = host.check_output(f"{fingerprint} -in {TLS_CERT}")
     served = host.check_output(
-        f"openssl s_client -connect {SERVER_NAME}:443 -servername {SERVER_NAME} </dev/null 2>/dev/null | {fingerprint}"
+        f"openssl s_client -connect 127.0.0.1:443 -servername {SERVER_NAME} </dev/null 2>/dev/null | {fingerprint}"
     )
     assert served == configured
 
@@ -64,7 +67,7 @@ def test_session_tickets_are_not_issued(host):
 
 
 def test_unknown_server_name_gets_its_handshake_rejected(host):
-    result = host.run(f"openssl s_client -connect {SERVER_NAME}:443 -servername unknown.example </dev/null")
+    result = s_client(host, name="unknown.example")
     assert result.rc != 0
     assert "unrecognized name" in result.stderr
     assert "BEGIN CERTIFICATE" not in result.stdout

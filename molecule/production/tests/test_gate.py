@@ -8,14 +8,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import APPS, PROJECT, SCENARIO, https, node
-from harness import run_playbook
+from testlib.hosts import node
+from testlib.http import http
+from testlib.layout import CURRENT
+from testlib.run import PROJECT, SCENARIO, run_playbook
 
 WEB_AND_APP = "prod-both"
 
 
 def release_of(app: str) -> str:
-    return Path(node(app).file("/srv/notes/current").linked_to).name
+    return Path(node(app).file(CURRENT).linked_to).name
 
 
 @pytest.fixture
@@ -30,17 +32,19 @@ def app_with_failing_healthz(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_first_deploy_made_a_release_that_answers_under_the_sites_name() -> None:
-    health = json.loads(https(node(WEB_AND_APP), "/healthz", "-H", "X-Flask-Deploy-Pin: local").stdout)
+def test_first_deploy_made_a_release_that_answers_under_the_sites_name(domain) -> None:
+    host = node(WEB_AND_APP, sudo=True)
+    health = json.loads(http(host, "/healthz", "-H", "X-Flask-Deploy-Pin: local", name=domain).body)
     assert health["release"] == release_of(WEB_AND_APP)
 
 
-def test_release_whose_healthz_fails_is_rolled_back_and_the_play_names_it(app_with_failing_healthz: Path) -> None:
-    before = {app: release_of(app) for app in APPS}
-    rc, output = run_playbook(SCENARIO / "converge.yml", "-e", f"python_app_src_dir={app_with_failing_healthz}")
-    assert rc != 0
-    assert re.search(r"Release \S+-9\.0\.0-\S+ failed after the switch", output), output[-3000:]
-    for app in APPS:
-        assert f"Rolled back to {before[app]}, which answers its health check" in output
-    assert {app: release_of(app) for app in APPS} == before
-    assert json.loads(https(node(WEB_AND_APP), "/healthz").stdout)["version"] != "9.0.0"
+def test_release_whose_healthz_fails_is_rolled_back_and_the_play_names_it(
+        app_with_failing_healthz: Path, app_names, domain) -> None:
+    before = {app: release_of(app) for app in app_names}
+    run = run_playbook(SCENARIO / "converge.yml", "-e", f"python_app_src_dir={app_with_failing_healthz}")
+    assert run.rc != 0, run
+    assert re.search(r"Release \S+-9\.0\.0-\S+ failed after the switch", run.text), run
+    for app in app_names:
+        assert f"Rolled back to {before[app]}, which answers its health check" in run.text
+    assert {app: release_of(app) for app in app_names} == before
+    assert json.loads(http(node(WEB_AND_APP, sudo=True), "/healthz", name=domain).body)["version"] != "9.0.0"

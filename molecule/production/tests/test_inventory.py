@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import PROJECT, SCENARIO
+from testlib.run import PROJECT, SCENARIO
 
 PRODUCTION = PROJECT / "inventory" / "production"
 COPY = SCENARIO / "inventory"

@@ -1,7 +1,7 @@
 """Releases that never drop a request.
 
 The cases run in this order against one host, each under continuous load from a
-load generator on the host (tests/conftest.py: load), and add a row with the
+load generator on the host (testlib.load), and add a row with the
 requests sent, failed and the recovery time to .cache/releases-report.md.
 """
 
@@ -14,15 +14,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import APP, CURRENT, RELEASES_DIR, VHOST, deploy, vassal_stats
-from harness import PROJECT, curl, healthz, load, run_playbook, wait_until
+from testlib.http import curl, curl_command, http
+from testlib.layout import APP, CURRENT, RELEASES_DIR, VHOST_ERROR_LOG, VHOST_FILE
+from testlib.load import load
+from testlib.run import PROJECT, SCENARIO, PlaybookRun, run_playbook
+from testlib.uwsgi import vassal_stats
+from testlib.wait import wait_until
 
 NOTES_WRITTEN: list[str] = []
+ROLLBACK = PROJECT / "playbooks" / "rollback.yml"
 
 
-def post_note(host: Any, scheme: str, text: str) -> None:
+def deploy(src: Path, *args: str) -> PlaybookRun:
+    return run_playbook(SCENARIO / "converge.yml", "-e", f"python_app_src_dir={src}", *args)
+
+
+def healthz(host: Any) -> dict[str, Any]:
+    """/healthz's JSON; {} while nothing answers (a restart)."""
+    result = host.run(curl_command("/healthz"))
+    return json.loads(result.stdout) if result.rc == 0 and result.stdout.startswith("{") else {}
+
+
+def post_note(host: Any, text: str) -> None:
     body = json.dumps({"text": text})
-    result = curl(host, scheme, "/api/notes", "-XPOST", "-H", "Content-Type: application/json",
+    result = curl(host, "/api/notes", "-XPOST", "-H", "Content-Type: application/json",
                   "-d", body, "-o", "/dev/null", "-w", "%{http_code}")
     assert result.stdout == "201", result.stdout + result.stderr
     NOTES_WRITTEN.append(text)
@@ -33,100 +48,100 @@ def live_release(host: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def first_release(host: Any, scheme: str) -> str:
-    release = healthz(host, scheme)["release"]
+def first_release(host: Any) -> str:
+    release = healthz(host)["release"]
     assert release == live_release(host)
     return release
 
 
-def test_notes_are_stored_before_any_deploy(host: Any, scheme: str, first_release: str) -> None:
-    post_note(host, scheme, "written by the first release")
+def test_notes_are_stored_before_any_deploy(host: Any, first_release: str) -> None:
+    post_note(host, "written by the first release")
 
 
-def test_deploy_of_a_new_release_drops_no_request(host, scheme, app_variant, report) -> None:
-    before = healthz(host, scheme)["release"]
-    with load(host, scheme) as summary:
-        rc, output = deploy(app_variant("1.1.0"))
-    after = healthz(host, scheme)
+def test_deploy_of_a_new_release_drops_no_request(host, app_variant, report) -> None:
+    before = healthz(host)["release"]
+    with load(host) as summary:
+        run = deploy(app_variant("1.1.0"))
+    after = healthz(host)
     report.add("deploy a new release", summary, "switch under load")
-    assert rc == 0, output[-3000:]
+    assert run.rc == 0, run
     assert after["version"] == "1.1.0"
     assert after["release"] != before
     assert after["release"] == live_release(host)
     assert summary["sent"] > 100
     assert summary["failed"] == 0, summary
-    post_note(host, scheme, "written by release 1.1.0")
+    post_note(host, "written by release 1.1.0")
 
 
 def test_redeploy_of_the_same_code_changes_nothing_and_creates_no_release(host, app_variant) -> None:
     releases = host.file(RELEASES_DIR).listdir()
-    rc, output = deploy(app_variant("1.1.0"))
-    assert rc == 0, output[-3000:]
-    assert re.search(r"changed=0\s", output), output[-1500:]
+    run = deploy(app_variant("1.1.0"))
+    assert run.rc == 0, run
+    assert set(run.changed.values()) == {0}, run.changed
     assert host.file(RELEASES_DIR).listdir() == releases
 
 
-def test_release_that_fails_to_import_is_never_switched_to(host, scheme, app_variant, report) -> None:
+def test_release_that_fails_to_import_is_never_switched_to(host, app_variant, report) -> None:
     def break_import(package: Path) -> None:
         (package / "wsgi.py").write_text("raise RuntimeError('release 1.2.0 is broken')\n")
 
-    before = healthz(host, scheme)["release"]
-    with load(host, scheme) as summary:
-        rc, output = deploy(app_variant("1.2.0", break_import))
+    before = healthz(host)["release"]
+    with load(host) as summary:
+        run = deploy(app_variant("1.2.0", break_import))
     report.add("deploy a release that fails to import", summary, "never switched to")
-    assert rc != 0
-    assert re.search(r"Release \S+-1\.2\.0-\S+ does not load notes\.wsgi:app", output), output[-3000:]
-    assert "release 1.2.0 is broken" in output
-    assert healthz(host, scheme)["release"] == before == live_release(host)
+    assert run.rc != 0, run
+    assert re.search(r"Release \S+-1\.2\.0-\S+ does not load notes\.wsgi:app", run.text), run
+    assert "release 1.2.0 is broken" in run.text
+    assert healthz(host)["release"] == before == live_release(host)
     assert summary["failed"] == 0, summary
 
 
-def test_release_whose_health_check_fails_is_rolled_back(host, scheme, app_variant, report) -> None:
+def test_release_whose_health_check_fails_is_rolled_back(host, app_variant, report) -> None:
     def break_healthz(package: Path) -> None:
         views = package / "views.py"
         source = views.read_text()
         assert "return jsonify(body), 200" in source
         views.write_text(source.replace("return jsonify(body), 200", "return jsonify(body), 500"))
 
-    before = healthz(host, scheme)["release"]
-    with load(host, scheme) as summary:
-        rc, output = deploy(app_variant("1.3.0", break_healthz))
+    before = healthz(host)["release"]
+    with load(host) as summary:
+        run = deploy(app_variant("1.3.0", break_healthz))
     report.add("deploy a release whose /healthz returns 500", summary, "rolled back by the play")
-    assert rc != 0
-    assert re.search(r"Release \S+-1\.3\.0-\S+ failed after the switch", output), output[-3000:]
-    assert f"Rolled back to {before}, which answers its health check" in output
-    assert healthz(host, scheme)["release"] == before == live_release(host)
+    assert run.rc != 0, run
+    assert re.search(r"Release \S+-1\.3\.0-\S+ failed after the switch", run.text), run
+    assert f"Rolled back to {before}, which answers its health check" in run.text
+    assert healthz(host)["release"] == before == live_release(host)
     assert summary["failed"] == 0, summary
 
 
-def test_rollback_to_a_named_release_drops_no_request(host, scheme, first_release, report) -> None:
-    with load(host, scheme) as summary:
-        rc, output = run_playbook(PROJECT / "playbooks" / "rollback.yml", "-e", f"python_app_rollback_to={first_release}")
+def test_rollback_to_a_named_release_drops_no_request(host, first_release, report) -> None:
+    with load(host) as summary:
+        run = run_playbook(ROLLBACK, "-e", f"python_app_rollback_to={first_release}")
     report.add("roll back to a named release", summary, "switch under load")
-    assert rc == 0, output[-3000:]
-    assert healthz(host, scheme)["release"] == first_release == live_release(host)
+    assert run.rc == 0, run
+    assert healthz(host)["release"] == first_release == live_release(host)
     assert summary["failed"] == 0, summary
-    post_note(host, scheme, "written after the rollback")
+    post_note(host, "written after the rollback")
 
 
 def test_rollback_to_an_unknown_release_fails_naming_it(host) -> None:
     before = live_release(host)
     missing = "20000101T000000Z-0.0.0-000000000000"
-    rc, output = run_playbook(PROJECT / "playbooks" / "rollback.yml", "-e", f"python_app_rollback_to={missing}")
-    assert rc != 0
-    assert f"Cannot roll back {APP}" in output
-    assert missing in output
+    run = run_playbook(ROLLBACK, "-e", f"python_app_rollback_to={missing}")
+    assert run.rc != 0, run
+    assert f"Cannot roll back {APP}" in run.text
+    assert missing in run.text
     assert live_release(host) == before
 
 
-def test_broken_nginx_template_value_keeps_the_old_config_serving(host, scheme, report) -> None:
-    vhost_before = host.file(VHOST).sha256sum
-    with load(host, scheme) as summary:
-        rc, output = deploy(PROJECT / "app", "-e", "nginx_vhost_static_expires='7 days'")
+def test_broken_nginx_template_value_keeps_the_old_config_serving(host, report) -> None:
+    vhost_before = host.file(VHOST_FILE).sha256sum
+    with load(host) as summary:
+        run = deploy(PROJECT / "app", "-e", "nginx_vhost_static_expires='7 days'")
     report.add("nginx template with a broken value", summary, "old config kept")
-    assert rc != 0
-    assert "Site configurations are in place" in output
-    assert host.file(VHOST).sha256sum == vhost_before
+    assert run.rc != 0, run
+    assert "Site configurations are in place" in run.text
+    assert host.file(VHOST_FILE).sha256sum == vhost_before
     assert host.service("nginx").is_running
     assert summary["failed"] == 0, summary
 
@@ -148,7 +163,7 @@ def slow():
 
 
 @pytest.fixture(scope="module")
-def slow_release(host, scheme, app_variant) -> str:
+def slow_release(host, app_variant) -> str:
     """A release with a slow route, so that requests are certainly in flight on a worker."""
 
     def add_slow_route(package: Path) -> None:
@@ -156,9 +171,9 @@ def slow_release(host, scheme, app_variant) -> str:
         views.write_text(views.read_text() + SLOW_ROUTE)
 
     # A short harakiri, so a request can outlive it within the test; nginx's read timeout follows it.
-    rc, output = deploy(app_variant("1.4.0", add_slow_route), "-e", f"python_app_harakiri={HARAKIRI}")
-    assert rc == 0, output[-3000:]
-    return healthz(host, scheme)["release"]
+    run = deploy(app_variant("1.4.0", add_slow_route), "-e", f"python_app_harakiri={HARAKIRI}")
+    assert run.rc == 0, run
+    return healthz(host)["release"]
 
 
 def busy_worker(host) -> int:
@@ -174,13 +189,13 @@ def busy_worker(host) -> int:
 
 
 def error_log_lines(host) -> int:
-    return int(host.run("wc -l < /var/log/nginx/notes.error.log").stdout.strip() or 0)
+    return int(host.run(f"wc -l < {VHOST_ERROR_LOG}").stdout.strip() or 0)
 
 
 def test_killed_worker_is_replaced_and_its_get_retried_without_a_failed_request(
-        host, scheme, slow_release, report) -> None:
+        host, slow_release, report) -> None:
     log_before = error_log_lines(host)
-    with load(host, scheme, "/slow?s=0.3", threads=8) as summary:
+    with load(host, "/slow?s=0.3", threads=8) as summary:
         victim = busy_worker(host)
         host.run(f"kill -9 {victim}")
         seconds = wait_until(lambda: victim not in [w["pid"] for w in vassal_stats(host).get("workers", [])]
@@ -188,18 +203,18 @@ def test_killed_worker_is_replaced_and_its_get_retried_without_a_failed_request(
     report.add("kill -9 a uWSGI worker in the middle of a request", summary, f"worker replaced in {seconds:.1f} s")
     assert summary["failed"] == 0, summary
     # The request the worker held was cut off, and nginx sent it again: that is what made 0 failures.
-    new_errors = host.run(f"tail -n +{log_before + 1} /var/log/nginx/notes.error.log").stdout
+    new_errors = host.run(f"tail -n +{log_before + 1} {VHOST_ERROR_LOG}").stdout
     assert "upstream prematurely closed connection" in new_errors
 
 
 def test_request_outliving_harakiri_is_cut_its_worker_replaced_and_others_served(
-        host, scheme, slow_release, report) -> None:
-    read_timeout = int(re.search(r"uwsgi_read_timeout (\d+)s;", host.file(VHOST).content_string).group(1))
+        host, slow_release, report) -> None:
+    read_timeout = int(re.search(r"uwsgi_read_timeout (\d+)s;", host.file(VHOST_FILE).content_string).group(1))
     assert read_timeout > HARAKIRI  # uWSGI ends a stuck request, not nginx
     workers_before = {w["pid"] for w in vassal_stats(host)["workers"]}
-    with load(host, scheme, "/livez") as summary:
+    with load(host, "/livez") as summary:
         started = time.monotonic()
-        cut = curl(host, scheme, f"/slow?s={3 * HARAKIRI}", "--max-time", "60", "-o", "/dev/null", "-w", "%{http_code}")
+        cut = curl(host, f"/slow?s={3 * HARAKIRI}", "--max-time", "60", "-o", "/dev/null", "-w", "%{http_code}")
         seconds = time.monotonic() - started
     report.add(f"a request outliving harakiri ({HARAKIRI} s)", summary, f"cut after {seconds:.1f} s, others served")
     assert cut.stdout == "502"
@@ -211,54 +226,54 @@ def test_request_outliving_harakiri_is_cut_its_worker_replaced_and_others_served
     assert "HARAKIRI" in host.check_output("journalctl -u uwsgi-emperor --since '-2min' --no-pager -o cat")
 
 
-def test_post_whose_worker_is_killed_is_not_retried(host, scheme, slow_release) -> None:
+def test_post_whose_worker_is_killed_is_not_retried(host, slow_release) -> None:
     marker = f"posted-once-{time.time_ns()}"
     out = f"/tmp/{marker}.code"
-    host.run(f"setsid nohup curl -sk --max-time 20 -o /dev/null -w '%{{http_code}}' -X POST "
-             f"'{scheme}://localhost/slow?s=5&note={marker}' > {out} 2>&1 < /dev/null &")
+    post = curl_command(f"/slow?s=5&note={marker}", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST")
+    host.run(f"setsid nohup {post} > {out} 2>&1 < /dev/null &")
     victim = busy_worker(host)
     host.run(f"kill -9 {victim}")
     wait_until(lambda: host.file(out).exists and host.file(out).content_string.strip() != "", 20)
     assert host.file(out).content_string.strip() == "502"
-    notes = json.loads(curl(host, scheme, "/api/notes").stdout)["notes"]
+    notes = json.loads(http(host, "/api/notes").body)["notes"]
     assert [n["text"] for n in notes].count(marker) == 1
 
 
-def test_killed_vassal_master_is_respawned_within_seconds(host, scheme, report) -> None:
+def test_killed_vassal_master_is_respawned_within_seconds(host, report) -> None:
     master = vassal_stats(host)["pid"]
-    with load(host, scheme) as summary:
+    with load(host) as summary:
         host.run(f"kill -9 {master}")
         seconds = wait_until(lambda: vassal_stats(host).get("pid", master) != master
-                             and healthz(host, scheme).get("status") == "ok", 30)
+                             and healthz(host).get("status") == "ok", 30)
     report.add("kill -9 the vassal's uWSGI master", summary, f"served again in {seconds:.1f} s")
     assert seconds < 30
 
 
-def test_killed_emperor_is_restarted_by_systemd(host, scheme, report) -> None:
+def test_killed_emperor_is_restarted_by_systemd(host, report) -> None:
     def main_pid() -> int:
         return int(host.run("systemctl show --property MainPID --value uwsgi-emperor").stdout.strip() or 0)
 
     emperor = main_pid()
     assert emperor > 0
-    with load(host, scheme) as summary:
+    with load(host) as summary:
         host.run(f"kill -9 {emperor}")
         seconds = wait_until(lambda: main_pid() not in (0, emperor)
-                             and healthz(host, scheme).get("status") == "ok", 60)
+                             and healthz(host).get("status") == "ok", 60)
     report.add("kill -9 the uWSGI emperor", summary, f"restarted by systemd, served again in {seconds:.1f} s")
     assert seconds < 60
 
 
-def test_host_restart_brings_the_app_back_with_its_notes(host, scheme, report) -> None:
+def test_host_restart_brings_the_app_back_with_its_notes(host, report) -> None:
     def booted_at() -> str:
         return host.run("systemctl show --property ActiveEnterTimestamp --value multi-user.target").stdout
 
-    post_note(host, scheme, "written before the restart")
+    post_note(host, "written before the restart")
     before = booted_at()
     host.run("systemctl reboot")
 
     def back() -> bool:
         try:
-            return healthz(host, scheme).get("status") == "ok"
+            return healthz(host).get("status") == "ok"
         except Exception:  # the host is down while it restarts
             return False
 
@@ -269,7 +284,7 @@ def test_host_restart_brings_the_app_back_with_its_notes(host, scheme, report) -
     assert booted_at() != before
 
 
-def test_notes_written_across_deploys_rollbacks_and_restarts_are_all_there(host, scheme) -> None:
-    texts = [note["text"] for note in json.loads(curl(host, scheme, "/api/notes").stdout)["notes"]]
+def test_notes_written_across_deploys_rollbacks_and_restarts_are_all_there(host) -> None:
+    texts = [note["text"] for note in json.loads(http(host, "/api/notes").body)["notes"]]
     assert set(NOTES_WRITTEN) <= set(texts)
     assert len(NOTES_WRITTEN) == 4

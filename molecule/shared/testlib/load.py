@@ -1,0 +1,62 @@
+"""Bounded load from a host's own loopback while something happens, and a report of it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from testlib.run import PROJECT
+from testlib.wait import wait_until
+
+LOADGEN = "/usr/local/bin/flask-deploy-loadgen"
+
+
+def install_loadgen(host: Any) -> str:
+    source = (Path(__file__).with_name("loadgen.py")).read_text()
+    result = host.run(f"cat > {LOADGEN} <<'PY'\n{source}\nPY\nchmod 0755 {LOADGEN}")
+    assert result.rc == 0, result.stderr
+    return LOADGEN
+
+
+@contextmanager
+def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: int = 4,
+         scheme: str = "https") -> Iterator[dict[str, Any]]:
+    """Continuous load while the block runs, to the site name at 127.0.0.1; the summary fills the dict."""
+    install_loadgen(host)
+    tag = f"/tmp/load-{time.monotonic_ns()}"
+    started = host.run(
+        f"setsid nohup {LOADGEN} --scheme {scheme} --host {name} --connect 127.0.0.1 --path '{path}' "
+        f"--threads {threads} --stop-file {tag}.stop --out {tag}.json --max-seconds 600 "
+        f">{tag}.log 2>&1 < /dev/null & sleep 1"
+    )
+    assert started.rc == 0, started.stderr
+    summary: dict[str, Any] = {}
+    try:
+        yield summary
+    finally:
+        time.sleep(2)  # requests keep flowing after the action
+        host.run(f"touch {tag}.stop")
+        wait_until(lambda: host.file(f"{tag}.json").exists, 30)
+        summary.update(json.loads(host.file(f"{tag}.json").content_string))
+
+
+class Report:
+    """A markdown table of cases under load, written to .cache/<name>-report.md."""
+
+    def __init__(self, name: str) -> None:
+        self.path = PROJECT / ".cache" / f"{name}-report.md"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(
+            "| case | requests sent | failed | longest gap without a success | recovery |\n"
+            "|---|---|---|---|---|\n"
+        )
+
+    def add(self, case: str, summary: dict[str, Any], recovery: str = "") -> None:
+        gap = summary.get("longest_gap_without_success_s")
+        with self.path.open("a") as fh:
+            fh.write(f"| {case} | {summary.get('sent', '-')} | {summary.get('failed', '-')} | "
+                     f"{'-' if gap is None else f'{gap:.2f} s'} | {recovery} |\n")
