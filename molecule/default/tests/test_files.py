@@ -116,3 +116,8 @@ def test_vhost_is_enabled_by_symlink(host):
     link = host.file(f"{SITES_ENABLED}/{VHOST_FILE.rsplit('/', 1)[1]}")
     assert link.is_symlink
     assert link.linked_to == VHOST_FILE
+
+
+def test_files_the_app_creates_are_closed_to_other_users(host):
+    # The vassal's umask (027): the database is never readable by users outside the app's group.
+    assert host.file(DATABASE).mode & 0o027 == 0

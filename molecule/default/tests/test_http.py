@@ -183,3 +183,23 @@ def test_headers_beyond_what_uwsgi_takes_get_4xx_from_nginx_over_http1(host):
 
 def test_headers_beyond_what_uwsgi_takes_never_get_a_5xx_over_http2(host):
     assert header_status(host, "--http2", 30, 30, 30) < 500
+
+
+def test_html_is_sent_gzip_compressed(host):
+    response = http(host, "/", "-H", "Accept-Encoding: gzip", "--compressed")
+    assert response.status == 200
+    assert response.headers.get("content-encoding") == "gzip"
+
+
+CLIENT_TIMEOUT = 15  # nginx_vhost_client_timeout
+
+
+def test_client_that_stops_sending_its_request_is_dropped_after_the_client_timeout(host):
+    # A slow client never holds a connection (or a worker) longer than the client timeout.
+    code = (
+        "import socket, time; s = socket.create_connection(('127.0.0.1', 80)); "
+        "s.sendall(b'GET / HTTP/1.1\\r\\nHost: localhost\\r\\n'); t = time.monotonic(); "
+        "s.settimeout(60); s.recv(1024); print(round(time.monotonic() - t, 1))"
+    )
+    seconds = float(host.check_output(f"python3 -c {shlex.quote(code)}"))
+    assert CLIENT_TIMEOUT - 1 <= seconds <= CLIENT_TIMEOUT + 5

@@ -1,7 +1,11 @@
 """Services and processes: systemd runs the emperor and nginx; only the emperor is root."""
 
+import time
+import uuid
+
 import pytest
 
+from testlib.http import curl
 from testlib.layout import (
     APP_USER,
     EMPEROR_INI,
@@ -48,3 +52,17 @@ def test_nginx_workers_run_as_web_user(host):
     workers = [p for p in host.process.filter(comm="nginx") if "worker process" in p.args]
     assert workers, "no nginx worker is running"
     assert {p.user for p in workers} == {WEB_USER}
+
+
+def test_nginx_runs_a_worker_per_cpu_core(host):
+    workers = [p for p in host.process.filter(comm="nginx") if "worker process" in p.args]
+    assert len(workers) == int(host.check_output("nproc"))
+
+
+def test_uwsgi_writes_no_log_line_per_request(host):
+    # nginx logs every request; uWSGI only errors, 5xx and slow ones (disable-logging).
+    marker = f"no-uwsgi-log-{uuid.uuid4()}"
+    for _ in range(3):
+        assert curl(host, f"/livez?{marker}", "-w", "%{http_code}").stdout == "200"
+    time.sleep(1)
+    assert marker not in host.check_output(f"journalctl -u {EMPEROR_SERVICE} --since '-1min' --no-pager -o cat")

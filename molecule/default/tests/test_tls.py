@@ -77,3 +77,10 @@ def test_private_key_is_root_only_0600(host):
     key = host.file(TLS_KEY)
     assert key.is_file
     assert (key.user, key.group, key.mode) == ("root", "root", 0o600)
+
+
+def test_tls_sessions_resume_from_the_servers_cache(host):
+    # No tickets, so a TLS 1.2 session resumes only from nginx's shared session cache.
+    result = s_client(host, "-tls1_2", "-reconnect")
+    assert result.rc == 0, result.stderr
+    assert "Reused, TLSv1.2" in result.stdout

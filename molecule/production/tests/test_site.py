@@ -42,3 +42,12 @@ def test_app_only_host_binds_uwsgi_to_its_own_address_only() -> None:
     listening = app.socket.get_listening_sockets()
     assert f"tcp://{address(app)}:{UWSGI_PORT}" in listening
     assert f"tcp://0.0.0.0:{UWSGI_PORT}" not in listening
+
+
+def test_a_health_check_from_loopback_can_pin_this_hosts_own_app(domain, app_names) -> None:
+    # What the release gate relies on: with X-Flask-Deploy-Pin: local, nginx on a host in both
+    # groups sends the request to its own app, never to the other app host.
+    host = node("prod-both", sudo=True)
+    pinned = {json.loads(http(host, "/healthz", "-H", "X-Flask-Deploy-Pin: local", name=domain).body)["hostname"]
+              for _ in range(10)}
+    assert pinned == {"prod-both"}
