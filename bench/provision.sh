@@ -52,9 +52,10 @@ if [ "${BENCH_SKIP_MOLECULE:-}" = 1 ]; then
 else
   proj="$work/bench-molecule"
   mkdir -p "$proj/molecule" "$proj/.cache"
-  for f in ansible.cfg site.yml playbooks roles inventory app; do ln -s "$PROJECT_DIR/$f" "$proj/$f"; done
-  cp -r "$PROJECT_DIR/molecule/default" "$proj/molecule/default"
-  [ ! -d "$PROJECT_DIR/molecule/shared" ] || cp -r "$PROJECT_DIR/molecule/shared" "$proj/molecule/shared"
+  for f in ansible.cfg site.yml playbooks roles inventory app plugins collections meta galaxy.yml scripts .config; do
+    ln -s "$PROJECT_DIR/$f" "$proj/$f"
+  done
+  cp -r "$PROJECT_DIR/molecule/default" "$PROJECT_DIR/molecule/shared" "$PROJECT_DIR/molecule/pytest.ini" "$proj/molecule/"
   sed -i 's/notes-debian/bench-mol-debian/g' "$proj/molecule/default/molecule.yml"
   for f in "$proj"/molecule/default/host_vars/notes-debian*; do
     if [ -e "$f" ]; then mv "$f" "${f/\/notes-debian/\/bench-mol-debian}"; fi
@@ -63,6 +64,7 @@ else
   [ -z "$(find "$proj/molecule/default" -name 'notes-debian*')" ] \
     || die "the scenario copy still has files named for notes-debian hosts"
   hosts_in_scenario=$(grep -c '^  - name: ' "$proj/molecule/default/molecule.yml")
+  [ "$hosts_in_scenario" -gt 0 ] || die "no platform found in the scenario copy"
   log "molecule test -s default ($hosts_in_scenario hosts) in $proj"
   (cd "$proj" && PATH="$PROJECT_DIR/.venv/bin:$PATH" NO_COLOR=1 ANSIBLE_NOCOLOR=1 PYTHONDONTWRITEBYTECODE=1 \
      "$PROJECT_DIR/.venv/bin/python" "$BENCH_DIR/timestamp_lines.py" molecule test -s default) \
