@@ -67,7 +67,8 @@ def run_playbook(playbook: Path, *args: str, inventories: tuple[Path, ...] = (),
         env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_NOCOLOR": "1", **(env or {})},
     )
     try:
-        report = json.loads(proc.stdout)
+        # The callback's document first; other callbacks (the timer) may print after it.
+        report, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])
     except ValueError:
         report = {"unparsed_stdout": proc.stdout}
     return PlaybookRun(proc.returncode, report, proc.stderr)
