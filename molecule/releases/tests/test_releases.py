@@ -226,6 +226,17 @@ def test_request_outliving_harakiri_is_cut_its_worker_replaced_and_others_served
     assert "HARAKIRI" in host.check_output("journalctl -u uwsgi-emperor --since '-2min' --no-pager -o cat")
 
 
+def test_a_slow_request_is_logged_by_uwsgi_though_fast_ones_are_not(host, slow_release) -> None:
+    # log-slow = harakiri / 2: a request that took longer is in the journal, with its URI.
+    slow, fast = f"/slow?s={HARAKIRI // 2 + 1}&mark={time.time_ns()}", f"/slow?s=0&mark={time.time_ns()}"
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    for path in (slow, fast):
+        assert curl(host, path, "--max-time", "60", "-w", "%{http_code}").stdout == "200"
+    logged = host.check_output(f"journalctl -u uwsgi-emperor --since '{since}' --no-pager -o cat")
+    assert slow in logged
+    assert fast not in logged
+
+
 def test_post_whose_worker_is_killed_is_not_retried(host, slow_release) -> None:
     marker = f"posted-once-{time.time_ns()}"
     out = f"/tmp/{marker}.code"
