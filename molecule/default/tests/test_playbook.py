@@ -66,6 +66,7 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         ('{"python_app_processes": "lots"}', "python_app_processes", "cannot be converted to an int"),
         ('{"python_app_name": "../etc"}', "python_app_name", "hold only a-z, 0-9, _ and -"),
         ('{"python_app_buffer_size": 100}', "python_app_buffer_size", "4096 to 65535"),
+        ('{"python_app_env": {"BAD-NAME": "x"}}', "python_app_env", "must map variable names"),
         ('{"uwsgi_emperor_vassals_dir": "vassals"}', "uwsgi_emperor_vassals_dir", "must be absolute paths"),
         ('{"nginx_vhost_sites": [{"name": "notes"}]}', "nginx_vhost_sites", "missing required arguments: server_names"),
         (
@@ -95,6 +96,7 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         "processes-not-int",
         "name-unsafe",
         "buffer-out-of-range",
+        "env-name-unsafe",
         "vassals-dir-relative",
         "site-without-names",
         "upstream-malformed",
@@ -118,3 +120,12 @@ def test_bad_value_fails_before_any_host_changes_naming_the_variable(
     assert all(r["failures"] == 1 and r["changed"] == 0 for r in run.recap.values()), run.recap
     # Key material never shows up, whatever failed.
     assert "PRIVATE KEY" not in run.text
+
+
+def test_a_bad_environment_value_is_refused_without_showing_it() -> None:
+    secret = "s3cret-value-that-must-never-be-shown"
+    run = converge("--extra-vars", '{"python_app_env": {"NOTES_TOKEN": "first line\\n' + secret + '"}}')
+    assert run.rc != 0, run
+    assert "single-line values" in "\n".join(run.messages), run
+    assert run.plays == ["Role inputs are valid on every host"], run.plays
+    assert secret not in run.text
