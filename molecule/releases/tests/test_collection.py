@@ -7,6 +7,7 @@ checkout: the collection's roles find the hosts exactly as they left them (chang
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -21,8 +22,11 @@ def collections(tmp_path_factory: pytest.TempPathFactory) -> Path:
                    check=True, capture_output=True, text=True)
     tarball = next(work.glob("flask_deploy-stack-*.tar.gz"))
     # Its dependencies (community.crypto, ansible.posix) come with the `ansible` package.
+    # Only the empty path is searched: the checkout (collections/ in Molecule's path) would
+    # otherwise count as installed already.
     subprocess.run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(work / "collections"),
-                    str(tarball)], check=True, capture_output=True, text=True)
+                    str(tarball)], check=True, capture_output=True, text=True,
+                   env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(work / "collections")})
     return work / "collections"
 
 
