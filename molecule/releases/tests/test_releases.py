@@ -171,7 +171,7 @@ def slow_release(host, app_variant) -> str:
         views.write_text(views.read_text() + SLOW_ROUTE)
 
     # A short harakiri, so a request can outlive it within the test; nginx's read timeout follows it.
-    run = deploy(app_variant("1.4.0", add_slow_route), "-e", f"python_app_harakiri={HARAKIRI}")
+    run = deploy(app_variant("1.4.0", add_slow_route), "-e", json.dumps({"python_app_harakiri": HARAKIRI}))
     assert run.rc == 0, run
     return healthz(host)["release"]
 
