@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from testlib.app import app_variant, failing_import
 from testlib.hosts import node
 from testlib.load import Report
-from testlib.run import PROJECT
 
 WEB = "cluster-web1"
 APPS = ("cluster-app1", "cluster-app2")
@@ -39,8 +38,4 @@ def report() -> Report:
 @pytest.fixture(scope="session")
 def broken_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled app at version 9.9.9 with a WSGI module that cannot import."""
-    dest = tmp_path_factory.mktemp("app-broken")
-    shutil.copytree(PROJECT / "app", dest, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "tests", "instance"))
-    (dest / "notes" / "wsgi.py").write_text("raise RuntimeError('release 9.9.9 is broken')\n")
-    return dest
+    return app_variant(tmp_path_factory.mktemp("app-broken"), "9.9.9", failing_import("release 9.9.9 is broken"))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from testlib.app import app_variant, failing_healthz
 from testlib.hosts import node
 from testlib.http import http
 from testlib.layout import CURRENT
-from testlib.run import PROJECT, SCENARIO, run_playbook
+from testlib.run import SCENARIO, run_playbook
 
 WEB_AND_APP = "prod-both"
 
@@ -23,13 +23,7 @@ def release_of(app: str) -> str:
 @pytest.fixture
 def app_with_failing_healthz(tmp_path: Path) -> Path:
     """The bundled app at 9.0.0 whose /healthz answers 500."""
-    shutil.copytree(PROJECT / "app", tmp_path, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "tests", "instance"))
-    init, views = tmp_path / "notes" / "__init__.py", tmp_path / "notes" / "views.py"
-    init.write_text(re.sub(r'__version__ = "[^"]+"', '__version__ = "9.0.0"', init.read_text()))
-    assert "return jsonify(body), 200" in views.read_text()
-    views.write_text(views.read_text().replace("return jsonify(body), 200", "return jsonify(body), 500"))
-    return tmp_path
+    return app_variant(tmp_path, "9.0.0", failing_healthz)
 
 
 def test_first_deploy_made_a_release_that_answers_under_the_sites_name(domain) -> None:

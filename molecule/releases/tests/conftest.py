@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from testlib.app import app_variant as copy_app
 from testlib.load import Report
-from testlib.run import PROJECT
 
 
 @pytest.fixture(scope="session")
@@ -22,13 +20,6 @@ def app_variant(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]
     """A copy of the bundled app with another version and, optionally, a change."""
 
     def make(version: str, change: Callable[[Path], None] | None = None) -> Path:
-        dest = tmp_path_factory.mktemp(f"app-{version}")
-        shutil.copytree(PROJECT / "app", dest, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "tests", "instance"))
-        init = dest / "notes" / "__init__.py"
-        init.write_text(re.sub(r'__version__ = "[^"]+"', f'__version__ = "{version}"', init.read_text()))
-        if change:
-            change(dest / "notes")
-        return dest
+        return copy_app(tmp_path_factory.mktemp(f"app-{version}"), version, change)
 
     return make

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testlib.app import failing_healthz, failing_import
 from testlib.http import curl, curl_command, http
 from testlib.layout import APP, CURRENT, RELEASES_DIR, VHOST_ERROR_LOG, VHOST_FILE
 from testlib.load import load
@@ -82,12 +83,9 @@ def test_redeploy_of_the_same_code_changes_nothing_and_creates_no_release(host, 
 
 
 def test_release_that_fails_to_import_is_never_switched_to(host, app_variant, report) -> None:
-    def break_import(package: Path) -> None:
-        (package / "wsgi.py").write_text("raise RuntimeError('release 1.2.0 is broken')\n")
-
     before = healthz(host)["release"]
     with load(host) as summary:
-        run = deploy(app_variant("1.2.0", break_import))
+        run = deploy(app_variant("1.2.0", failing_import("release 1.2.0 is broken")))
     report.add("deploy a release that fails to import", summary, "never switched to")
     assert run.rc != 0, run
     assert re.search(r"Release \S+-1\.2\.0-\S+ does not load notes\.wsgi:app", run.text), run
@@ -97,15 +95,9 @@ def test_release_that_fails_to_import_is_never_switched_to(host, app_variant, re
 
 
 def test_release_whose_health_check_fails_is_rolled_back(host, app_variant, report) -> None:
-    def break_healthz(package: Path) -> None:
-        views = package / "views.py"
-        source = views.read_text()
-        assert "return jsonify(body), 200" in source
-        views.write_text(source.replace("return jsonify(body), 200", "return jsonify(body), 500"))
-
     before = healthz(host)["release"]
     with load(host) as summary:
-        run = deploy(app_variant("1.3.0", break_healthz))
+        run = deploy(app_variant("1.3.0", failing_healthz))
     report.add("deploy a release whose /healthz returns 500", summary, "rolled back by the play")
     assert run.rc != 0, run
     assert re.search(r"Release \S+-1\.3\.0-\S+ failed after the switch", run.text), run

@@ -1,0 +1,40 @@
+"""Variants of the bundled app for deploys under test: another version, optionally broken."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from testlib.run import PROJECT
+
+PACKAGE = "notes"
+
+
+def app_variant(dest: Path, version: str, change: Callable[[Path], None] | None = None) -> Path:
+    """A copy of app/ in dest (no tests, no caches) at version, with change applied to its package."""
+    shutil.copytree(PROJECT / "app", dest, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "tests", "instance"))
+    init = dest / PACKAGE / "__init__.py"
+    init.write_text(re.sub(r'__version__ = "[^"]+"', f'__version__ = "{version}"', init.read_text()))
+    if change:
+        change(dest / PACKAGE)
+    return dest
+
+
+def failing_healthz(package: Path) -> None:
+    """The app's /healthz answers 500 (its body still names the release)."""
+    views = package / "views.py"
+    source = views.read_text()
+    assert "return jsonify(body), 200" in source
+    views.write_text(source.replace("return jsonify(body), 200", "return jsonify(body), 500"))
+
+
+def failing_import(message: str) -> Callable[[Path], None]:
+    """The app's WSGI module raises message on import."""
+
+    def change(package: Path) -> None:
+        (package / "wsgi.py").write_text(f"raise RuntimeError({message!r})\n")
+
+    return change
