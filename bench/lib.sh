@@ -36,7 +36,6 @@ write_inventory() {
         echo "        $h:"
         [ "$group" = app ] || continue
         echo "          upstream_app_hosts: [$h]"
-        echo "          python_app_uwsgi_allowed_sources: []"
       done
     done
     echo "  vars:"
