@@ -14,6 +14,7 @@ from testlib.layout import (
     NGINX_SERVICE,
     WEB_USER,
 )
+from testlib.uwsgi import journal
 
 
 @pytest.mark.parametrize("name", [EMPEROR_SERVICE, NGINX_SERVICE])
@@ -54,10 +55,27 @@ def test_nginx_workers_run_as_web_user(host):
     assert {p.user for p in workers} == {WEB_USER}
 
 
+
+def test_nginx_configuration_loads_without_a_warning(host):
+    # Every directive shipped is one this nginx takes as written: nothing it corrects or ignores.
+    result = host.run("nginx -t")
+    assert result.rc == 0, result.stderr
+    assert "[warn]" not in result.stderr, result.stderr
+
 def test_nginx_runs_a_worker_per_cpu_core(host):
     workers = [p for p in host.process.filter(comm="nginx") if "worker process" in p.args]
     assert len(workers) == int(host.check_output("nproc"))
 
+
+
+def test_nginx_workers_may_open_a_client_and_an_upstream_file_per_connection(host):
+    # worker_rlimit_nofile: a worker holding worker_connections (1024) proxied connections needs
+    # twice as many descriptors, above the service's soft limit of 1024.
+    workers = [p for p in host.process.filter(comm="nginx") if "worker process" in p.args]
+    for worker in workers:
+        limits = host.file(f"/proc/{worker.pid}/limits").content_string
+        soft = int(next(line for line in limits.splitlines() if line.startswith("Max open files")).split()[3])
+        assert soft >= 2 * 1024, limits
 
 def test_uwsgi_writes_no_log_line_per_request(host):
     # nginx logs every request; uWSGI only errors, 5xx and slow ones (disable-logging).
@@ -65,4 +83,4 @@ def test_uwsgi_writes_no_log_line_per_request(host):
     for _ in range(3):
         assert curl(host, f"/livez?{marker}", "-w", "%{http_code}").stdout == "200"
     time.sleep(1)
-    assert marker not in host.check_output(f"journalctl -u {EMPEROR_SERVICE} --since '-1min' --no-pager -o cat")
+    assert marker not in journal(host, "-1min")
