@@ -85,6 +85,24 @@ def test_cluster_with_the_added_host_converges_idempotently() -> None:
     assert run.changed and set(run.changed.values()) == {0}, run.changed
 
 
+
+def test_app_host_that_drops_packets_costs_a_request_the_connect_timeout_only(web, apps) -> None:
+    # uwsgi_connect_timeout (5 s): a host that answers nothing (a firewall dropping, a hung
+    # kernel) is given up after 5 s and the request goes to the next app host, instead of
+    # waiting out nginx's default of 60 s.
+    drop = f"chain input {{ type filter hook input priority -10; tcp dport {UWSGI_PORT} drop; }}"
+    apps[1].check_output(f"echo 'table inet test_blackhole {{ {drop} }}' | nft -f -")
+    timed = curl_command("/healthz", "-o", "/dev/null", "-w", "%{http_code} %{time_total}\\n")
+    try:
+        timings = web.check_output(f"for i in $(seq 6); do {timed}; done").splitlines()
+    finally:
+        apps[1].run("nft delete table inet test_blackhole")
+    codes = [line.split()[0] for line in timings]
+    seconds = [float(line.split()[1]) for line in timings]
+    assert codes == ["200"] * 6, timings
+    assert 4.5 <= max(seconds) < 9, timings
+
+
 def test_app_host_powered_off_costs_no_request(web, apps, report) -> None:
     with load(web, "/healthz") as summary:
         apps[0].run("systemctl poweroff")

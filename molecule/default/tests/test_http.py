@@ -1,6 +1,7 @@
 """HTTP, from inside the host: nginx serves static files itself and the app through uWSGI."""
 
 import json
+import re
 import shlex
 import time
 import uuid
@@ -9,7 +10,7 @@ import pytest
 
 from testlib.http import curl, curl_command, http
 from testlib.layout import ACME_DIR, APP_USER, SANDBOX_SERVER_NAMES, STYLESHEET, VHOST_ACCESS_LOG
-from testlib.uwsgi import settled_vassal_requests, vassal_requests
+from testlib.uwsgi import journal, now, settled_vassal_requests, uwsgi_request, vassal_requests
 
 # The sandbox inventory's site: nginx's body limit follows python_app_max_body_mb (1).
 MAX_BODY_BYTES = 1024 * 1024
@@ -99,6 +100,26 @@ def test_oversized_body_is_rejected_by_nginx_with_413(host):
     finally:
         host.run(f"rm -f {shlex.quote(body)}")
 
+
+
+def test_body_over_the_limit_that_skips_nginx_is_refused_by_uwsgi(host):
+    # limit-post: uWSGI refuses by the declared length alone and closes the connection before the
+    # app reads a byte (the body is never sent: without the limit the app would wait for it).
+    since, path = now(host), f"/api/notes?{uuid.uuid4()}"
+    assert uwsgi_request(host, path, "POST", content_length=MAX_BODY_BYTES + 1, timeout=5) == 0
+    assert "Invalid (too big) CONTENT_LENGTH" in journal(host, since)
+
+
+def test_request_uwsgi_fails_is_logged_by_uwsgi(host):
+    # log-5xx: though uWSGI logs no request line (nginx does), a failed one is in the journal.
+    since, path = now(host), f"/api/notes?{uuid.uuid4()}"
+    uwsgi_request(host, path, "POST", content_length=MAX_BODY_BYTES + 1, timeout=5)
+    assert re.search(rf"POST {re.escape(path)} => .*\(HTTP/1\.1 500\)", journal(host, since))
+
+
+def test_body_within_the_limit_that_skips_nginx_is_served_by_the_app(host):
+    body = json.dumps({"text": f"straight to uwsgi {uuid.uuid4()}"})
+    assert uwsgi_request(host, "/api/notes", "POST", content_length=len(body), body=body) == 201
 
 @pytest.mark.parametrize("server_name", SANDBOX_SERVER_NAMES)
 def test_site_answers_its_server_names(host, server_name):

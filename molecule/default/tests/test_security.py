@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from testlib.http import http
-from testlib.layout import STYLESHEET, TLS_CERT, VHOST_FILE
+from testlib.layout import STYLESHEET, TLS_CERT, VHOST_ERROR_LOG, VHOST_FILE
 
 SERVER_NAME = "localhost"
 
@@ -106,6 +106,16 @@ def test_burst_over_the_rate_limit_gets_429_then_normal_traffic_gets_200(host, o
     assert codes[:BURST] == [200] * BURST  # the burst itself is served
     time.sleep(3)  # the bucket drains at 10 requests a second
     assert burst(host, "/healthz", 5, outside_address) == [200] * 5
+
+
+
+def test_requests_over_the_rate_limit_leave_the_error_log_alone(host, outside_address):
+    # limit_req_log_level warn, below the error log's level: a flood of rejected requests is
+    # expected traffic (each 429 is in the access log), not thousands of error lines.
+    time.sleep(3)
+    marker = f"/healthz?limited-{uuid.uuid4()}"
+    assert 429 in burst(host, marker, 3 * BURST, outside_address)
+    assert marker not in host.file(VHOST_ERROR_LOG).content_string
 
 
 def test_static_files_are_not_rate_limited(host, outside_address):

@@ -84,3 +84,20 @@ def test_tls_sessions_resume_from_the_servers_cache(host):
     result = s_client(host, "-tls1_2", "-reconnect")
     assert result.rc == 0, result.stderr
     assert "Reused, TLSv1.2" in result.stdout
+
+
+def test_tls_sessions_are_kept_for_a_day(host):
+    # ssl_session_timeout 1d: a TLS 1.3 client is told how long its session may be resumed.
+    result = s_client(host, "-tls1_3", linger=1)
+    assert result.rc == 0, result.stderr
+    assert "TLS session ticket lifetime hint: 86400 (seconds)" in result.stdout
+
+
+@pytest.mark.parametrize("cipher", ["ECDHE-RSA-CHACHA20-POLY1305", "ECDHE-RSA-AES128-GCM-SHA256"])
+def test_the_clients_preferred_cipher_is_chosen(host, cipher):
+    # ssl_prefer_server_ciphers off: among allowed suites the client's first choice wins (a phone
+    # without AES hardware gets ChaCha20), though the server's own list puts AES-GCM first.
+    other = {"ECDHE-RSA-CHACHA20-POLY1305", "ECDHE-RSA-AES128-GCM-SHA256"} - {cipher}
+    result = s_client(host, "-tls1_2", "-cipher", ":".join([cipher, *other]))
+    assert result.rc == 0, result.stderr
+    assert f"Cipher is {cipher}" in result.stdout

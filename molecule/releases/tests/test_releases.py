@@ -19,7 +19,7 @@ from testlib.http import curl, curl_command, http
 from testlib.layout import APP, CURRENT, RELEASES_DIR, VHOST_ERROR_LOG, VHOST_FILE
 from testlib.load import load
 from testlib.run import PROJECT, SCENARIO, PlaybookRun, run_playbook
-from testlib.uwsgi import vassal_stats
+from testlib.uwsgi import journal, now, vassal_stats
 from testlib.wait import wait_until
 
 NOTES_WRITTEN: list[str] = []
@@ -215,16 +215,16 @@ def test_request_outliving_harakiri_is_cut_its_worker_replaced_and_others_served
     workers_after = {w["pid"] for w in vassal_stats(host)["workers"]}
     assert len(workers_after) == len(workers_before)
     assert workers_before - workers_after  # the worker that held it was replaced
-    assert "HARAKIRI" in host.check_output("journalctl -u uwsgi-emperor --since '-2min' --no-pager -o cat")
+    assert "HARAKIRI" in journal(host, "-2min")
 
 
 def test_a_slow_request_is_logged_by_uwsgi_though_fast_ones_are_not(host, slow_release) -> None:
     # log-slow = harakiri / 2: a request that took longer is in the journal, with its URI.
     slow, fast = f"/slow?s={HARAKIRI // 2 + 1}&mark={time.time_ns()}", f"/slow?s=0&mark={time.time_ns()}"
-    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    since = now(host)
     for path in (slow, fast):
         assert curl(host, path, "--max-time", "60", "-w", "%{http_code}").stdout == "200"
-    logged = host.check_output(f"journalctl -u uwsgi-emperor --since '{since}' --no-pager -o cat")
+    logged = journal(host, since)
     assert slow in logged
     assert fast not in logged
 

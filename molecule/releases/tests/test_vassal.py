@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from testlib.layout import APP_RUN_DIR, APP_SOCKET, EMPEROR_SERVICE, RUN_DIR, VASSAL_INI, VASSALS_DIR
+from testlib.layout import APP_RUN_DIR, APP_SOCKET, RUN_DIR, VASSAL_INI, VASSALS_DIR
+from testlib.uwsgi import journal, now, vassal_stats
 from testlib.wait import wait_until
 
 PROBE_INI = f"{VASSALS_DIR}/probe.ini"
 PROBE_SOCKET = f"{RUN_DIR}/probe.sock"
+PROBE_STATS = f"{RUN_DIR}/probe/stats.sock"
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def probe(host) -> Iterator[Callable[[Callable[[str], str]], str]]:
     """Starts a probe vassal from the app's file with one change; yields the journal cursor start."""
 
     def start(change: Callable[[str], str]) -> str:
-        since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+        since = now(host)
         ini = host.file(VASSAL_INI).content_string.replace(APP_SOCKET, PROBE_SOCKET)
         ini = ini.replace(APP_RUN_DIR, f"{RUN_DIR}/probe")
         host.check_output(f"cat > {PROBE_INI}.tmp <<'INI'\n{change(ini)}\nINI\nmv {PROBE_INI}.tmp {PROBE_INI}")
@@ -32,10 +34,6 @@ def probe(host) -> Iterator[Callable[[Callable[[str], str]], str]]:
     host.run(f"rm -f {PROBE_INI}")
     wait_until(lambda: not host.socket(f"unix://{PROBE_SOCKET}").is_listening, 30)
     host.run(f"rm -rf {PROBE_SOCKET} {RUN_DIR}/probe")
-
-
-def journal(host, since: str) -> str:
-    return host.check_output(f"journalctl -u {EMPEROR_SERVICE} --since '{since}' --no-pager -o cat")
 
 
 def test_a_vassal_with_an_unknown_option_refuses_to_start(host, probe) -> None:
@@ -57,7 +55,17 @@ def test_a_stopped_vassal_removes_its_stats_socket(host, probe) -> None:
     # user. (Its app socket sits in the emperor's root-owned /run/uwsgi, which the vassal can no
     # longer write once it has dropped privileges: that file stays until a new start replaces it.)
     probe(lambda ini: ini)
-    stats = f"{RUN_DIR}/probe/stats.sock"
-    wait_until(lambda: host.socket(f"unix://{stats}").is_listening, 30)
+    wait_until(lambda: host.socket(f"unix://{PROBE_STATS}").is_listening, 30)
     host.check_output(f"rm {PROBE_INI}")
-    wait_until(lambda: not host.file(stats).exists, 30)
+    wait_until(lambda: not host.file(PROBE_STATS).exists, 30)
+
+
+def test_a_vassal_sent_sigterm_exits_and_the_emperor_starts_it_anew(host, probe) -> None:
+    # die-on-term = true: SIGTERM (what systemd and most tools send) ends a vassal, as it ends any
+    # other service, rather than reloading it in place (uWSGI 2.0's own meaning of SIGTERM).
+    probe(lambda ini: ini)
+    wait_until(lambda: vassal_stats(host, PROBE_STATS).get("pid"), 30)
+    master = vassal_stats(host, PROBE_STATS)["pid"]
+    host.check_output(f"kill -TERM {master}")
+    wait_until(lambda: vassal_stats(host, PROBE_STATS).get("pid", master) != master, 30)
+    assert not host.process.filter(pid=master)

@@ -52,11 +52,15 @@ def http(host: Any, path: str, *args: str, **where: Any) -> Response:
     return Response(int(code), headers, base64.b64decode(raw_body).decode("utf-8", "replace"))
 
 
-def s_client(host: Any, *args: str, name: str = "localhost") -> Any:
+def s_client(host: Any, *args: str, name: str = "localhost", linger: float = 0) -> Any:
     """openssl s_client to the host's HTTPS port with SNI name; the CommandResult.
 
     The caller's options come last, so a test can lower the client's own security level: any
-    refusal then comes from the server, not from the client's defaults.
+    refusal then comes from the server, not from the client's defaults. linger keeps the
+    connection open that many seconds after the handshake, for what the server sends after it
+    (TLS 1.3 session tickets).
     """
     opts = " ".join(shlex.quote(a) for a in args)
-    return host.run(f"openssl s_client -connect 127.0.0.1:443 -servername {shlex.quote(name)} {opts} </dev/null")
+    stdin = f"sleep {linger} |" if linger else ""
+    end = "" if linger else " </dev/null"
+    return host.run(f"{stdin} openssl s_client -connect 127.0.0.1:443 -servername {shlex.quote(name)} {opts}{end}")
