@@ -9,12 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 
-
 def _address(hostvars: dict[str, Any], host: str) -> str:
     try:
         return hostvars[host]["ansible_facts"]["default_ipv4"]["address"]
     except KeyError as exc:
         raise ValueError(f"no IPv4 address is known for {host}: gather its facts first ({exc})") from exc
+
+
+def addresses(hosts: list[str], hostvars: dict[str, Any]) -> list[str]:
+    """The hosts' own IPv4 addresses (from their facts), in the given order."""
+    return [_address(hostvars, h) for h in hosts]
 
 
 def uwsgi_upstreams(app_hosts: list[str], hostvars: dict[str, Any], this_host: str, socket: str,
@@ -59,6 +63,7 @@ class FilterModule:
 
     def filters(self) -> dict[str, Any]:
         return {
+            "addresses": addresses,
             "uwsgi_upstreams": uwsgi_upstreams,
             "web_hosts_of": web_hosts_of,
             "wheelhouses": wheelhouses,
