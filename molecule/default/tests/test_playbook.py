@@ -19,6 +19,7 @@ def converge(*args: str) -> PlaybookRun:
 
 # A site as the inventory wires it, for bad values to be put into.
 SITE = '"name": "notes", "server_names": ["localhost"], "upstreams": ["unix:/run/uwsgi/notes.sock"]'
+ACME_SITE = '"name": "notes", "upstreams": ["unix:/run/uwsgi/notes.sock"], "acme": true'
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,16 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
             "tls_key",
             "whose public key is the one of the PEM private key",
         ),
+        (
+            '{"nginx_vhost_sites": [{' + ACME_SITE + ', "server_names": ["*.example.org"]}]}',
+            "nginx_vhost_sites[notes] has acme: true",
+            "server_names must be DNS names the CA can validate",
+        ),
+        (
+            '{"nginx_vhost_sites": [{' + ACME_SITE + ', "server_names": ["notes.example.org"]}], "nginx_vhost_acme_email": "x"}',
+            "nginx_vhost_acme_email",
+            "an address the CA writes to",
+        ),
     ],
     ids=[
         "processes-not-int",
@@ -105,6 +116,8 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         "certificate-without-key",
         "certificate-file-missing",
         "certificate-and-key-mismatch",
+        "acme-wildcard-name",
+        "acme-without-contact",
     ],
 )
 def test_bad_value_fails_before_any_host_changes_naming_the_variable(

@@ -1,7 +1,8 @@
 """HTTP and TLS from inside a host, the way a client elsewhere sees the site.
 
 Every request names the site (Host and SNI) and goes to the host's own loopback; HTTPS is
-always checked against the certificate the site serves on that host, never skipped (-k).
+always checked (never -k) against layout.CLIENT_CA: the certificate the site serves on that host,
+or the host's trust store where the site's certificate is CA-issued.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import shlex
 import uuid
 from typing import Any, NamedTuple
 
-from testlib.layout import TLS_CERT
+from testlib.layout import CLIENT_CA
 
 
 class Response(NamedTuple):
@@ -20,7 +21,7 @@ class Response(NamedTuple):
     body: str
 
 
-def curl_command(path: str, *args: str, name: str = "localhost", scheme: str = "https", cert: str = TLS_CERT,
+def curl_command(path: str, *args: str, name: str = "localhost", scheme: str = "https", cert: str = CLIENT_CA,
                  max_time: int = 20) -> str:
     port = 443 if scheme == "https" else 80
     options = ["--resolve", f"{name}:{port}:127.0.0.1", "--cacert", cert, "--max-time", str(max_time), *args]

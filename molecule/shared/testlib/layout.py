@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 APP = "notes"
 APP_USER = APP_GROUP = APP
 WEB_USER = WEB_GROUP = "www-data"
@@ -42,6 +44,10 @@ VHOST_ACCESS_LOG = f"/var/log/nginx/{APP}.access.log"
 VHOST_ERROR_LOG = f"/var/log/nginx/{APP}.error.log"
 TLS_DIR = "/etc/nginx/tls"
 TLS_CERT = f"{TLS_DIR}/{APP}.crt"
+# What clients on a test host check the site's certificate against: the self-signed certificate
+# itself, or where a scenario's site has a CA-issued one (production: Pebble, whose root its
+# hosts trust), the host's trust store, as the scenario's verifier sets.
+CLIENT_CA = os.environ.get("FLASK_DEPLOY_TEST_CA", TLS_CERT)
 TLS_KEY = f"{TLS_DIR}/{APP}.key"
 ACME_DIR = "/var/www/acme/.well-known/acme-challenge"
 STYLESHEET = "/static/style.css"
