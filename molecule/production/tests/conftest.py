@@ -27,6 +27,15 @@ def domain() -> str:
 
 
 @pytest.fixture(scope="session")
+def server_names() -> list[str]:
+    """Every name of the site, as the scenario's inventory gives them (the domain first)."""
+    group_vars = SCENARIO / "inventory" / "group_vars" / "all" / "main.yml"
+    names = yaml.safe_load(group_vars.read_text())["notes_server_names"]
+    assert names[0] == DOMAIN
+    return names
+
+
+@pytest.fixture(scope="session")
 def web_names() -> tuple[str, ...]:
     return WEB
 

@@ -47,11 +47,13 @@ def serial(host: Any, name: str) -> str:
     )
 
 
-def test_served_certificate_is_issued_by_the_ca_for_the_sites_name(web, domain) -> None:
-    result = served(node(web, sudo=True), domain)
-    assert result.rc == 0, result.stderr
-    assert "Verify return code: 0 (ok)" in result.stdout
-    assert "Pebble Intermediate CA" in result.stdout
+def test_served_certificate_is_issued_by_the_ca_for_every_name_of_the_site(web, server_names) -> None:
+    host = node(web, sudo=True)
+    for name in server_names:
+        result = served(host, name)
+        assert result.rc == 0, f"{name}: {result.stderr}"
+        assert "Verify return code: 0 (ok)" in result.stdout, name
+        assert "Pebble Intermediate CA" in result.stdout, name
 
 
 def test_each_web_host_ordered_its_own_certificate(domain, web_names) -> None:
@@ -120,13 +122,13 @@ def names_extra_vars(domain: str, *more: str, **extra: str) -> tuple[str, str]:
 def test_an_unreachable_ca_fails_the_run_naming_the_site_and_the_site_keeps_its_certificate(domain) -> None:
     host = node("prod-both", sudo=True)
     before = serial(host, domain)
-    run = run_playbook(WEB_PLAY, *names_extra_vars(domain, f"www.{domain}",
+    run = run_playbook(WEB_PLAY, *names_extra_vars(domain, f"new.{domain}",
                                                    nginx_vhost_acme_directory="https://pebble:14001/dir"))
     assert run.rc != 0, run
-    assert f"Site notes got no certificate for {domain}, www.{domain} from https://pebble:14001/dir" in run.text
+    assert f"Site notes got no certificate for {domain}, new.{domain} from https://pebble:14001/dir" in run.text
     assert "Connection refused" in run.text or "Failed to establish" in run.text, run.text
     assert serial(host, domain) == before
-    assert f"www.{domain}" not in host.file(VHOST_FILE).content_string
+    assert f"new.{domain}" not in host.file(VHOST_FILE).content_string
 
 
 def test_a_name_that_fails_validation_fails_the_run_naming_it_and_the_site_keeps_its_certificate(domain) -> None:
