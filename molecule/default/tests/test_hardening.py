@@ -1,12 +1,12 @@
-"""The emperor's systemd sandbox, and what it means for the workers it runs."""
+"""The systemd sandboxes of the emperor and of nginx, and what they mean for what runs in them."""
 
 import re
 
 import pytest
 
-from testlib.layout import APP_USER, CODE_ROOT, DATA_DIR, EMPEROR_SERVICE
+from testlib.layout import APP_USER, CODE_ROOT, DATA_DIR, EMPEROR_SERVICE, NGINX_SERVICE
 
-# The exposure systemd-analyze gave the unit before hardening was 9.8 ("UNSAFE").
+# The exposure systemd-analyze gave the units before hardening: emperor 9.8, nginx 9.6 ("UNSAFE").
 MAX_EXPOSURE = 3.5
 
 
@@ -30,10 +30,42 @@ def test_emperor_keeps_only_the_capabilities_it_needs(host):
     assert caps == {"cap_chown", "cap_fowner", "cap_kill", "cap_setgid", "cap_setuid"}
 
 
-def test_emperor_exposure_is_low(host):
-    out = host.check_output(f"systemd-analyze security {EMPEROR_SERVICE} --no-pager")
+@pytest.mark.parametrize("service", [EMPEROR_SERVICE, NGINX_SERVICE])
+def test_service_exposure_is_low(host, service):
+    out = host.check_output(f"systemd-analyze security {service} --no-pager")
     exposure = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
     assert exposure <= MAX_EXPOSURE, out[-500:]
+
+
+@pytest.mark.parametrize(("prop", "value"), [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("PrivateTmp", "yes")])
+def test_nginx_unit_is_sandboxed(host, prop, value):
+    assert host.check_output(f"systemctl show -p {prop} --value {NGINX_SERVICE}") == value
+
+
+def test_nginx_keeps_only_the_capabilities_it_needs(host):
+    caps = set(host.check_output(f"systemctl show -p CapabilityBoundingSet --value {NGINX_SERVICE}").split())
+    assert caps == {"cap_chown", "cap_dac_override", "cap_net_bind_service", "cap_setgid", "cap_setuid"}
+
+
+def in_nginx_sandbox(host, command, user="root"):
+    """Run command in nginx's mount namespace, as user."""
+    pid = host.check_output(f"systemctl show -p MainPID --value {NGINX_SERVICE}")
+    ids = f"-S {host.user(user).uid} -G {host.user(user).gid}"
+    return host.run(f"nsenter --target {pid} --mount {ids} -- {command}")
+
+
+@pytest.mark.parametrize("path", ["/etc/nginx", "/var/www/acme", CODE_ROOT])
+def test_nginx_cannot_write_its_configuration_webroot_or_code(host, path):
+    result = in_nginx_sandbox(host, f"touch {path}/.probe")
+    assert result.rc != 0
+    assert "Read-only file system" in result.stderr
+
+
+def test_nginx_writes_its_logs_inside_the_sandbox(host):
+    # The control of the test above; reloads, renewals and log rotation work under the sandbox
+    # (tests of the releases and production scenarios).
+    result = in_nginx_sandbox(host, "sh -c 'touch /var/log/nginx/.probe && rm /var/log/nginx/.probe'")
+    assert result.rc == 0, result.stderr
 
 
 def emperor_pid(host) -> int:
