@@ -44,7 +44,7 @@ def test_nginx_unit_is_sandboxed(host, prop, value):
 
 def test_nginx_keeps_only_the_capabilities_it_needs(host):
     caps = set(host.check_output(f"systemctl show -p CapabilityBoundingSet --value {NGINX_SERVICE}").split())
-    assert caps == {"cap_chown", "cap_dac_override", "cap_net_bind_service", "cap_setgid", "cap_setuid"}
+    assert caps == {"cap_chown", "cap_dac_override", "cap_kill", "cap_net_bind_service", "cap_setgid", "cap_setuid"}
 
 
 def in_nginx_sandbox(host, command, user="root"):

@@ -17,6 +17,7 @@ from testlib.http import http
 from testlib.layout import ACME_DIR, CLIENT_CA, VHOST_FILE
 from testlib.load import load
 from testlib.run import SCENARIO, run_playbook
+from testlib.wait import wait_until
 
 WEB_PLAY = SCENARIO / "tests" / "web-tier.yml"
 PEBBLE_CA = "/etc/letsencrypt/flask-deploy-directory-ca.pem"
@@ -76,6 +77,14 @@ def test_certificates_are_renewed_on_the_host_by_certbots_timer(web) -> None:
     assert timer.is_running
 
 
+def test_the_timers_renewal_job_runs_cleanly_against_the_ca(web) -> None:
+    # What the timer starts, as it starts it (the unit's drop-in trusts the CA's own HTTPS).
+    host = node(web, sudo=True)
+    started = host.run("systemctl start certbot.service")
+    assert started.rc == 0, started.stderr
+    assert host.check_output("systemctl show -p Result --value certbot.service") == "success"
+
+
 def test_a_challenge_token_another_web_host_placed_is_served_by_this_one(domain, web_names) -> None:
     # The CA's request for a token may reach either web host; the one without it asks its peers.
     owner, other = (node(web, sudo=True) for web in web_names)
@@ -105,7 +114,7 @@ def test_forced_renewal_under_load_is_served_after_a_graceful_reload(domain) -> 
         renewed = host.run(f"REQUESTS_CA_BUNDLE={PEBBLE_CA} certbot renew --cert-name notes --force-renewal"
                            " --no-random-sleep-on-renew")
     assert renewed.rc == 0, renewed.stderr
-    assert serial(host, domain) != before
+    wait_until(lambda: serial(host, domain) != before, 30)  # the reload is asynchronous
     assert nginx_master(host) == master
     assert summary["sent"] > 50
     assert summary["failed"] == 0, summary
@@ -117,6 +126,22 @@ def test_a_rerun_with_a_valid_certificate_places_no_order(pebble) -> None:
     assert run.rc == 0, run
     assert set(run.changed.values()) == {0}, run.changed
     assert orders(pebble) == before
+
+
+def test_a_site_moved_to_another_ca_gets_a_certificate_from_it(pebble, domain) -> None:
+    # As from Let's Encrypt's staging CA to its production one. Pebble answers its directory under
+    # another URL too (a query string), which certbot records as another CA.
+    host = node("prod-both", sudo=True)
+    before, orders_before = serial(host, domain), orders(pebble)
+    other = "https://pebble:14000/dir?second-ca"
+    try:
+        moved = run_playbook(WEB_PLAY, "-e", f"nginx_vhost_acme_directory={other}")
+        assert moved.rc == 0, moved
+        assert orders(pebble) > orders_before
+        assert f"server = {other}" in host.file("/etc/letsencrypt/renewal/notes.conf").content_string
+        wait_until(lambda: serial(host, domain) != before, 30)
+    finally:
+        assert run_playbook(WEB_PLAY).rc == 0  # back to the inventory's CA, for the tests after this one
 
 
 def names_extra_vars(domain: str, *more: str, **extra: str) -> tuple[str, str]:
