@@ -90,8 +90,8 @@ def test_app_host_that_drops_packets_costs_a_request_the_connect_timeout_only(we
     # uwsgi_connect_timeout (5 s): a host that answers nothing (a firewall dropping, a hung
     # kernel) is given up after 5 s and the request goes to the next app host, instead of
     # waiting out nginx's default of 60 s.
-    drop = f"chain input {{ type filter hook input priority -10; tcp dport {UWSGI_PORT} drop; }}"
-    apps[1].check_output(f"echo 'table inet test_blackhole {{ {drop} }}' | nft -f -")
+    chain = f"chain input {{ type filter hook input priority -10; tcp dport {UWSGI_PORT} drop; }}"
+    apps[1].check_output(f"echo 'table inet test_blackhole {{ {chain}; }}' | nft -f -")
     timed = curl_command("/healthz", "-o", "/dev/null", "-w", "%{http_code} %{time_total}\\n")
     try:
         # nginx's workers each keep their own round robin: nine requests bring one of the two

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import testinfra
-from testlib.hosts import address, node
-from testlib.http import http
+from testlib.hosts import node
+from testlib.http import http, s_client
 from testlib.layout import ACME_DIR, CLIENT_CA, VHOST_FILE
 from testlib.load import load
 from testlib.run import SCENARIO, run_playbook
@@ -33,12 +33,9 @@ def orders(pebble: Any) -> int:
     return int(pebble.check_output("journalctl -u pebble --no-pager -o cat | grep -c 'POST /order-plz' || true"))
 
 
-def served(host: Any, name: str, *args: str) -> Any:
+def served(host: Any, name: str) -> Any:
     """What an s_client to the host's HTTPS port with SNI name sees, checked against the trust store."""
-    return host.run(
-        f"openssl s_client -connect 127.0.0.1:443 -servername {name} -verify_hostname {name} "
-        f"-CAfile {CLIENT_CA} -verify_return_error {' '.join(args)} </dev/null"
-    )
+    return s_client(host, "-verify_hostname", name, "-CAfile", CLIENT_CA, "-verify_return_error", name=name)
 
 
 def nginx_master(host: Any) -> str:
@@ -91,20 +88,15 @@ def test_a_challenge_token_another_web_host_placed_is_served_by_this_one(domain,
     token = f"token-{uuid.uuid4().hex}"
     owner.check_output(f"echo {token}.key > {ACME_DIR}/{token}")
     try:
-        fetched = other.run(f"curl -sS --max-time 10 http://{domain}/.well-known/acme-challenge/{token} "
-                            f"--resolve {domain}:80:{address(other)}")
+        fetched = http(other, f"/.well-known/acme-challenge/{token}", name=domain, scheme="http")
     finally:
         owner.run(f"rm -f {ACME_DIR}/{token}")
-    assert fetched.stdout.strip() == f"{token}.key", fetched.stderr
+    assert (fetched.status, fetched.body.strip()) == (200, f"{token}.key")
 
 
 def test_a_token_no_web_host_has_is_404_without_going_round(web, domain) -> None:
-    host = node(web, sudo=True)
-    status = host.check_output(
-        f"curl -sS -o /dev/null -w '%{{http_code}}' --max-time 10 --resolve {domain}:80:127.0.0.1 "
-        f"http://{domain}/.well-known/acme-challenge/missing-{uuid.uuid4().hex}"
-    )
-    assert status == "404"
+    missing = f"/.well-known/acme-challenge/missing-{uuid.uuid4().hex}"
+    assert http(node(web, sudo=True), missing, name=domain, scheme="http").status == 404
 
 
 def test_forced_renewal_under_load_is_served_after_a_graceful_reload(domain) -> None:
