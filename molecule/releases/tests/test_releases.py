@@ -242,6 +242,53 @@ def test_post_whose_worker_is_killed_is_not_retried(host, slow_release) -> None:
     assert [n["text"] for n in notes].count(marker) == 1
 
 
+@pytest.fixture(scope="module")
+def frozen_app(host, slow_release) -> dict[str, Any]:
+    """The app stops reading and answering (every uWSGI process stopped with SIGSTOP, its socket
+    still accepting) while a 900 KB POST, more than the socket's buffer holds, and a GET are sent.
+    What each got, after how long, and what nginx logged; the app runs again afterwards."""
+    read_timeout = int(re.search(r"uwsgi_read_timeout (\d+)s;", host.file(VHOST_FILE).content_string).group(1))
+    log_before = error_log_lines(host)
+    host.run("head -c 900000 /dev/zero | tr '\\0' a > /tmp/frozen-body")
+    requests = {
+        "post": curl_command("/livez", "-X", "POST", "--data-binary", "@/tmp/frozen-body", "--max-time", "70"),
+        "get": curl_command("/livez", "--max-time", "70"),
+    }
+    host.run("systemctl kill --signal=SIGSTOP uwsgi-emperor")
+    try:
+        for name, command in requests.items():
+            host.run(f"setsid nohup {command} -o /dev/null -w '%{{http_code}} %{{time_total}}' "
+                     f"> /tmp/frozen-{name} 2>&1 < /dev/null &")
+        wait_until(lambda: all(host.file(f"/tmp/frozen-{name}").content_string.strip() for name in requests), 80)
+    finally:
+        host.run("systemctl kill --signal=SIGCONT uwsgi-emperor")
+    answers = {name: host.file(f"/tmp/frozen-{name}").content_string.split() for name in requests}
+    return {
+        "read_timeout": read_timeout,
+        **{name: (code, float(seconds)) for name, (code, seconds) in answers.items()},
+        "log": host.run(f"tail -n +{log_before + 1} {VHOST_ERROR_LOG}").stdout,
+    }
+
+
+def test_request_an_app_stops_reading_gets_504_after_nginx_send_timeout(frozen_app) -> None:
+    # uwsgi_send_timeout = the read timeout (harakiri + 5), not nginx's default of 60 s.
+    code, seconds = frozen_app["post"]
+    assert code == "504"
+    assert frozen_app["read_timeout"] <= seconds < frozen_app["read_timeout"] + 5
+    assert "upstream timed out (110: Connection timed out) while sending request to upstream" in frozen_app["log"]
+
+
+def test_request_an_app_never_answers_gets_504_after_nginx_read_timeout(frozen_app) -> None:
+    code, seconds = frozen_app["get"]
+    assert code == "504"
+    assert frozen_app["read_timeout"] <= seconds < frozen_app["read_timeout"] + 5
+    assert "upstream timed out (110: Connection timed out) while reading response header" in frozen_app["log"]
+
+
+def test_app_serves_again_once_it_runs_again(host, frozen_app) -> None:
+    wait_until(lambda: healthz(host).get("status") == "ok", 30)
+
+
 def test_killed_vassal_master_is_respawned_within_seconds(host, report) -> None:
     master = vassal_stats(host)["pid"]
     with load(host) as summary:
