@@ -9,8 +9,10 @@ import uuid
 import pytest
 
 from testlib.http import curl, curl_command, http
-from testlib.layout import ACME_DIR, APP_USER, SANDBOX_SERVER_NAMES, STYLESHEET, VHOST_ACCESS_LOG
+from testlib.layout import ACME_DIR, APP_USER, CODE_DIR, SANDBOX_SERVER_NAMES, STYLESHEET, VHOST_ACCESS_LOG
 from testlib.uwsgi import journal, now, settled_vassal_requests, uwsgi_request, vassal_requests
+
+STATIC_DIR = f"{CODE_DIR}/static"
 
 # The sandbox inventory's site: nginx's body limit follows python_app_max_body_mb (1).
 MAX_BODY_BYTES = 1024 * 1024
@@ -206,10 +208,56 @@ def test_headers_beyond_what_uwsgi_takes_never_get_a_5xx_over_http2(host):
     assert header_status(host, "--http2", 30, 30, 30) < 500
 
 
-def test_html_is_sent_gzip_compressed(host):
-    response = http(host, "/", "-H", "Accept-Encoding: gzip", "--compressed")
+# Compression: a file of each text type beside the stylesheet (test files, removed afterwards),
+# served by nginx from disk, a file too short to gain, a binary one, and the app's own page.
+TEXT_FILES = {
+    "page.html": "<!doctype html><title>t</title>" + "<p>a paragraph of text</p>" * 60,
+    "app.js": "document.querySelector('body').dataset.n = 1;\n" * 50,
+    "data.json": '{"notes": [' + ",".join('{"id": %d, "text": "a note"}' % i for i in range(60)) + "]}",
+    "logo.svg": '<svg xmlns="http://www.w3.org/2000/svg">' + '<rect width="1" height="1"/>' * 60 + "</svg>",
+}
+SHORT_FILE = "short.css"  # under nginx_vhost_compression_min_length (256 bytes)
+BINARY_FILE = "blob.png"
+
+
+@pytest.fixture(scope="module")
+def static_files(host):
+    for name, text in {**TEXT_FILES, SHORT_FILE: "body { margin: 0; padding: 0; }\n" * 3}.items():
+        host.check_output(f"printf %s {shlex.quote(text)} > {STATIC_DIR}/{name}")
+    host.check_output(f"head -c 4096 /dev/urandom > {STATIC_DIR}/{BINARY_FILE}")
+    host.check_output(f"chmod 0644 {STATIC_DIR}/*")
+    yield
+    host.run(f"rm -f {' '.join(f'{STATIC_DIR}/{n}' for n in [*TEXT_FILES, SHORT_FILE, BINARY_FILE])}")
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+@pytest.mark.parametrize("name", [*TEXT_FILES, STYLESHEET.rsplit("/", 1)[1]])
+def test_text_is_sent_compressed_and_decompresses_to_the_original(host, static_files, name, encoding):
+    response = http(host, f"/static/{name}", "-H", f"Accept-Encoding: {encoding}", "--compressed")
     assert response.status == 200
+    assert response.headers.get("content-encoding") == encoding
+    assert response.headers.get("vary") == "Accept-Encoding"
+    assert response.body == host.file(f"{STATIC_DIR}/{name}").content_string
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+def test_app_page_is_sent_compressed(host, encoding):
+    response = http(host, "/", "-H", f"Accept-Encoding: {encoding}", "--compressed")
+    assert response.status == 200
+    assert response.headers.get("content-encoding") == encoding
+    assert "</html>" in response.body
+
+
+def test_response_to_a_request_through_a_proxy_is_compressed_too(host, static_files):
+    response = http(host, "/static/app.js", "-H", "Accept-Encoding: gzip", "-H", "Via: 1.1 cdn.example", "--compressed")
     assert response.headers.get("content-encoding") == "gzip"
+
+
+@pytest.mark.parametrize("name", [SHORT_FILE, BINARY_FILE])
+def test_short_and_binary_bodies_are_sent_as_they_are(host, static_files, name):
+    response = http(host, f"/static/{name}", "-H", "Accept-Encoding: gzip, br")
+    assert response.status == 200
+    assert "content-encoding" not in response.headers
 
 
 CLIENT_TIMEOUT = 15  # nginx_vhost_client_timeout

@@ -69,7 +69,7 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         ('{"python_app_buffer_size": 100}', "python_app_buffer_size", "4096 to 65535"),
         ('{"python_app_env": {"BAD-NAME": "x"}}', "python_app_env", "must map variable names"),
         ('{"uwsgi_emperor_vassals_dir": "vassals"}', "uwsgi_emperor_vassals_dir", "must be absolute paths"),
-        ('{"nginx_vhost_sites": [{"name": "notes"}]}', "nginx_vhost_sites", "missing required arguments: server_names"),
+        ('{"nginx_vhost_sites": [{"name": "notes"}]}', "nginx_vhost_sites[notes]", "needs at least one server_names entry"),
         (
             '{"nginx_vhost_sites": [{"name": "notes", "server_names": ["x"], "upstreams": ["http://nope"]}]}',
             "upstreams",
@@ -77,6 +77,7 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         ),
         ('{"nginx_vhost_https_port": 70000}', "nginx_vhost_https_port", "two different ports from 1 to 65535"),
         ('{"nginx_vhost_rate_limit": "fast"}', "nginx_vhost_rate_limit", "a rate such as 10r/s"),
+        ('{"nginx_vhost_compression_types": ["text/html"]}', "nginx_vhost_compression_types", "without text/html"),
         (
             '{"nginx_vhost_sites": [{' + SITE + ', "tls_certificate": "@CERTS@/a.crt"}]}',
             "nginx_vhost_sites",
@@ -113,6 +114,7 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         "upstream-malformed",
         "https-port-out-of-range",
         "rate-limit-malformed",
+        "compression-types-with-html",
         "certificate-without-key",
         "certificate-file-missing",
         "certificate-and-key-mismatch",
