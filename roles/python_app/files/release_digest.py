@@ -7,8 +7,9 @@ digest: sha256 over the package's files (paths and contents, without byte-code
 caches) and requirements.lock, so the same code always makes the same release;
 version: the package's __version__; stamp: the UTC time a new release is named by;
 archive: ARCHIVE_DIR/<digest>.tar, the release's code as the host unpacks it
-(app/PACKAGE/... and requirements.lock; root-owned, directories 0755, files 0644),
-written once per digest, so a host gets its code in one transfer.
+(app/PACKAGE/... and requirements.lock; root-owned, directories 0755, files 0644), so a host
+gets its code in one transfer. SRC_DIR may be a symbolic link (playbooks/app is one): what it
+points to is packed.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 
 def write_archive(src: Path, files: list[Path], archive: Path) -> None:
-    """Writes the release archive beside its final name, then renames it into place."""
-    if archive.exists():
-        return
+    """Writes the release archive beside its final name, then renames it into place.
+
+    Written anew on every run (it takes milliseconds): an archive kept from an earlier run
+    would carry whatever was wrong with it into every later deploy of the same code."""
     archive.parent.mkdir(parents=True, exist_ok=True)
     dirs = sorted({d for f in files for d in f.relative_to(src).parents if d != Path(".")})
     fd, partial = tempfile.mkstemp(dir=archive.parent, suffix=".partial")
@@ -75,4 +77,4 @@ def main(src: Path, package: str, archive_dir: Path) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))))
+    print(json.dumps(main(Path(sys.argv[1]).resolve(), sys.argv[2], Path(sys.argv[3]))))
