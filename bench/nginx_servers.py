@@ -61,7 +61,9 @@ def variant(server: list[str], port: int, access_log: str, *, location: list[str
         lines.insert(1, f"    listen 127.0.0.1:{port};")
     else:
         lines.insert(1, f"    listen 127.0.0.1:{port} {params.group(1)};")
+    # Another file, in the site's own format (or off).
     lines = [re.sub(r"^(\s*)access_log\s+[^;]*;", rf"\g<1>access_log {access_log};", ln, count=1)
+             if access_log == "off" else re.sub(r"^(\s*access_log\s+)/\S+", rf"\g<1>{access_log}", ln, count=1)
              if re.match(r"\s*access_log\s+/", ln) else ln for ln in lines]
     if no_static:
         a, b = find_block(lines, re.compile(r"^\s*location\s+/static/"))

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 
 def _read_secret(path: str) -> str:
@@ -54,8 +54,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # the deployed code directory is read-only.
         os.makedirs(instance, exist_ok=True)
 
-    from . import db, views
+    from . import db, log, views
 
+    log.configure(app)
     db.init_app(app)
     views.register(app)
     return app

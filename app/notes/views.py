@@ -119,6 +119,7 @@ def create_note() -> tuple[Response, int] | tuple[Response, int, dict[str, str]]
     row = db.execute(
         "SELECT id, text, created FROM notes WHERE id = ?", (cur.lastrowid,)
     ).fetchone()
+    current_app.logger.info("note %d created", row["id"])
     location = url_for("api.get_note", note_id=row["id"])
     return jsonify(_note(row)), 201, {"Location": location}
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask.testing import FlaskClient
 
@@ -95,3 +97,13 @@ def test_wrong_method_on_api_is_405_json(client: FlaskClient) -> None:
     assert resp.status_code == 405
     assert resp.is_json
     assert "error" in resp.get_json()
+
+
+def test_a_created_note_is_logged_as_a_json_line_with_the_requests_id(
+    client: FlaskClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    resp = client.post("/api/notes", json={"text": "logged"}, headers={"X-Request-ID": "req-1234abcd"})
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["request_id"] == "req-1234abcd"
+    assert line["message"] == f"note {resp.get_json()['id']} created"
+    assert (line["level"], line["method"], line["path"]) == ("info", "POST", "/api/notes")

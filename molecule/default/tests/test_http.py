@@ -161,10 +161,43 @@ def test_server_header_hides_nginx_version(host):
     assert http(host, "/").headers["server"] == "nginx"
 
 
-def test_requests_are_logged_in_vhost_access_log(host):
+def access_log_line(host, marker):
+    """The site's access log line (a JSON object) that holds marker."""
+    line = host.check_output(f"grep -F {shlex.quote(marker)} {VHOST_ACCESS_LOG} | tail -n 1")
+    return json.loads(line)
+
+
+def test_requests_are_logged_in_vhost_access_log_as_json_lines(host):
     marker = f"testinfra-{uuid.uuid4()}"
     assert http(host, f"/healthz?{marker}").status == 200
-    assert host.run(f"grep -qF {marker} {VHOST_ACCESS_LOG}").rc == 0
+    line = access_log_line(host, marker)
+    assert (line["method"], line["uri"], line["status"]) == ("GET", f"/healthz?{marker}", 200)
+    assert line["upstream"].startswith("unix:")
+
+
+def test_request_is_followed_by_its_id_from_nginx_log_to_the_apps(host):
+    request_id = f"test-{uuid.uuid4().hex}"
+    since = now(host)
+    response = http(host, "/api/notes", "-XPOST", *JSON, "-H", f"X-Request-ID: {request_id}",
+                    "-d", '{"text": "followed by its id"}')
+    assert response.status == 201
+    assert response.headers["x-request-id"] == request_id
+    assert access_log_line(host, request_id)["request_id"] == request_id
+    # The app's log line for the same request: JSON in the journal, through uWSGI.
+    app_lines = [json.loads(ln[ln.index("{"):]) for ln in journal(host, since).splitlines() if request_id in ln]
+    assert [(ln["request_id"], ln["message"]) for ln in app_lines] == [
+        (request_id, f"note {json.loads(response.body)['id']} created")]
+
+
+@pytest.mark.parametrize("sent", [None, "has spaces in it", "x" * 200, "short"])
+def test_request_without_a_well_formed_id_gets_nginxs_own(host, sent):
+    headers = ("-H", f"X-Request-ID: {sent}") if sent else ()
+    given = http(host, "/livez", *headers).headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", given)
+
+
+def test_static_files_carry_a_request_id_too(host):
+    assert re.fullmatch(r"[0-9a-f]{32}", http(host, STYLESHEET).headers["x-request-id"])
 
 
 def test_note_id_past_sqlites_64_bit_range_is_404_json(host):
