@@ -62,23 +62,32 @@ def test_notes_are_stored_before_any_deploy(host: Any, first_release: str) -> No
 def test_deploy_of_a_new_release_drops_no_request(host, app_variant, report) -> None:
     before = healthz(host)["release"]
     with load(host) as summary:
-        run = deploy(app_variant("1.1.0"))
+        run = deploy(app_variant("2.0.0"))
     after = healthz(host)
     report.add("deploy a new release", summary, "switch under load")
     assert run.rc == 0, run
-    assert after["version"] == "1.1.0"
+    assert after["version"] == "2.0.0"
     assert after["release"] != before
     assert after["release"] == live_release(host)
     assert summary["sent"] > 100
     assert summary["failed"] == 0, summary
-    post_note(host, "written by release 1.1.0")
+    post_note(host, "written by release 2.0.0")
 
 
 def test_redeploy_of_the_same_code_changes_nothing_and_creates_no_release(host, app_variant) -> None:
     releases = host.file(RELEASES_DIR).listdir()
-    run = deploy(app_variant("1.1.0"))
+    run = deploy(app_variant("2.0.0"))
     assert run.rc == 0, run
     assert set(run.changed.values()) == {0}, run.changed
+    assert host.file(RELEASES_DIR).listdir() == releases
+
+
+def test_check_run_with_new_code_reports_the_build_and_changes_nothing(host, app_variant) -> None:
+    release, releases = live_release(host), host.file(RELEASES_DIR).listdir()
+    run = run_playbook(PROJECT / "playbooks" / "app.yml", "--check", "-e", f"python_app_src_dir={app_variant('2.1.0')}")
+    assert run.rc == 0, run
+    assert set(run.changed.values()) != {0}, run.changed
+    assert live_release(host) == release
     assert host.file(RELEASES_DIR).listdir() == releases
 
 
