@@ -8,11 +8,11 @@ import uuid
 
 import pytest
 
+from testlib.hosts import planted_static_files
 from testlib.http import curl, curl_command, http
-from testlib.layout import ACME_DIR, APP_USER, CODE_DIR, SANDBOX_SERVER_NAMES, STYLESHEET, VHOST_ACCESS_LOG
+from testlib.layout import ACME_DIR, APP_USER, SANDBOX_SERVER_NAMES, STYLESHEET, VHOST_ACCESS_LOG
 from testlib.uwsgi import journal, now, settled_vassal_requests, uwsgi_request, vassal_requests
-
-STATIC_DIR = f"{CODE_DIR}/static"
+from testlib.wait import wait_until
 
 # The sandbox inventory's site: nginx's body limit follows python_app_max_body_mb (1).
 MAX_BODY_BYTES = 1024 * 1024
@@ -183,7 +183,8 @@ def test_request_is_followed_by_its_id_from_nginx_log_to_the_apps(host):
     assert response.status == 201
     assert response.headers["x-request-id"] == request_id
     assert access_log_line(host, request_id)["request_id"] == request_id
-    # The app's log line for the same request: JSON in the journal, through uWSGI.
+    # The app's log line for the same request: JSON in the journal, through uWSGI (on its own time).
+    wait_until(lambda: request_id in journal(host, since), 10)
     app_lines = [json.loads(ln[ln.index("{"):]) for ln in journal(host, since).splitlines() if request_id in ln]
     assert [(ln["request_id"], ln["message"]) for ln in app_lines] == [
         (request_id, f"note {json.loads(response.body)['id']} created")]
@@ -255,12 +256,11 @@ BINARY_FILE = "blob.png"
 
 @pytest.fixture(scope="module")
 def static_files(host):
-    for name, text in {**TEXT_FILES, SHORT_FILE: "body { margin: 0; padding: 0; }\n" * 3}.items():
-        host.check_output(f"printf %s {shlex.quote(text)} > {STATIC_DIR}/{name}")
-    host.check_output(f"head -c 4096 /dev/urandom > {STATIC_DIR}/{BINARY_FILE}")
-    host.check_output(f"chmod 0644 {STATIC_DIR}/*")
-    yield
-    host.run(f"rm -f {' '.join(f'{STATIC_DIR}/{n}' for n in [*TEXT_FILES, SHORT_FILE, BINARY_FILE])}")
+    files = {name: f"printf %s {shlex.quote(text)}" for name, text in TEXT_FILES.items()}
+    files[SHORT_FILE] = f"printf %s {shlex.quote('body { margin: 0; padding: 0; }' * 3)}"
+    files[BINARY_FILE] = "head -c 4096 /dev/urandom"
+    with planted_static_files(host, files) as root:
+        yield root
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "br"])
@@ -270,7 +270,7 @@ def test_text_is_sent_compressed_and_decompresses_to_the_original(host, static_f
     assert response.status == 200
     assert response.headers.get("content-encoding") == encoding
     assert response.headers.get("vary") == "Accept-Encoding"
-    assert response.body == host.file(f"{STATIC_DIR}/{name}").content_string
+    assert response.body == host.file(f"{static_files}/{name}").content_string
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "br"])

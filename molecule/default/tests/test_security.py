@@ -6,8 +6,9 @@ import uuid
 
 import pytest
 
+from testlib.hosts import planted_static_files
 from testlib.http import http
-from testlib.layout import STYLESHEET, TLS_CERT, VHOST_ERROR_LOG, VHOST_FILE
+from testlib.layout import STYLESHEET, TLS_CERT, VHOST_ERROR_LOG
 
 SERVER_NAME = "localhost"
 
@@ -33,24 +34,14 @@ def test_self_signed_site_sends_no_hsts(host):
     assert "strict-transport-security" not in http(host, "/").headers
 
 
-def static_root(host):
-    """The directory nginx serves static files from, as the vhost says."""
-    alias = host.check_output(f"sed -n 's/^ *alias \\(.*\\);$/\\1/p' {VHOST_FILE}")
-    assert alias, f"no alias in {VHOST_FILE}"
-    return alias.rstrip("/")
-
-
 @pytest.fixture
 def planted_files(host):
     """Dotfiles and backups placed in the static directory, each with a marker, removed after."""
-    root = static_root(host)
     marker = f"secret-{uuid.uuid4()}"
     files = [".env", ".git/config", "style.css~", "style.css.bak", ".hidden.css"]
-    host.check_output(f"mkdir -p {shlex.quote(root)}/.git")
-    for name in files:
-        host.check_output(f"echo {marker} > {shlex.quote(f'{root}/{name}')}")
-    yield marker, files
-    host.run(f"cd {shlex.quote(root)} && rm -rf .git " + " ".join(shlex.quote(f) for f in files))
+    with planted_static_files(host, {name: f"echo {marker}" for name in files}) as root:
+        yield marker, files
+    host.run(f"rmdir {shlex.quote(root)}/.git")
 
 
 @pytest.mark.parametrize(

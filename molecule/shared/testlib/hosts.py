@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import testinfra
@@ -16,3 +19,27 @@ def node(name: str, sudo: bool = False) -> Any:
 def address(host: Any) -> str:
     """The host's first address on its network (not loopback)."""
     return host.check_output("hostname -I").split()[0]
+
+
+def static_root(host: Any) -> str:
+    """The directory nginx serves the site's static files from, as its vhost says."""
+    from testlib.layout import VHOST_FILE
+
+    alias = host.check_output(f"sed -n 's/^ *alias \\(.*\\);$/\\1/p' {VHOST_FILE}")
+    assert alias, f"no alias in {VHOST_FILE}"
+    return alias.rstrip("/")
+
+
+@contextmanager
+def planted_static_files(host: Any, files: dict[str, str]) -> Iterator[str]:
+    """Files (name: shell command writing its content to stdout) placed in the static root, world
+    readable, and removed afterwards however the test ends; yields the root."""
+    root = static_root(host)
+    try:
+        for name, command in files.items():
+            path = shlex.quote(f"{root}/{name}")
+            host.check_output(f"mkdir -p \"$(dirname {path})\" && ({command}) > {path} && chmod 0644 {path}")
+        yield root
+    finally:
+        paths = " ".join(shlex.quote(f"{root}/{name}") for name in files)
+        host.run(f"rm -f {paths}")
