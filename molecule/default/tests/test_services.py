@@ -56,6 +56,17 @@ def test_nginx_workers_run_as_web_user(host):
     assert {p.user for p in workers} == {WEB_USER}
 
 
+@pytest.mark.parametrize("service", [NGINX_SERVICE, EMPEROR_SERVICE])
+def test_service_reloads_on_a_host_without_procps(host, service):
+    # Minimal Debian has no procps, so no kill binary; the test hosts install it for testinfra.
+    host.check_output("mv /usr/bin/kill /usr/bin/kill.flask-deploy-test")
+    try:
+        result = host.run(f"systemctl reload {service}")
+    finally:
+        host.check_output("mv /usr/bin/kill.flask-deploy-test /usr/bin/kill")
+    assert result.rc == 0, result.stderr
+
+
 def test_nginx_configuration_loads_without_a_warning(host):
     # Every directive shipped is one this nginx takes as written: nothing it corrects or ignores.
     result = host.run("nginx -t")
