@@ -9,6 +9,7 @@ from typing import Any
 
 import testinfra
 
+from testlib.layout import VHOST_FILE
 from testlib.run import INVENTORY
 
 
@@ -23,8 +24,6 @@ def address(host: Any) -> str:
 
 def static_root(host: Any) -> str:
     """The directory nginx serves the site's static files from, as its vhost says."""
-    from testlib.layout import VHOST_FILE
-
     alias = host.check_output(f"sed -n 's/^ *alias \\(.*\\);$/\\1/p' {VHOST_FILE}")
     assert alias, f"no alias in {VHOST_FILE}"
     return alias.rstrip("/")
