@@ -37,7 +37,7 @@ def test_collection_holds_the_three_roles(collections: Path) -> None:
 
 def test_collection_roles_by_their_full_names_find_the_hosts_converged(collections: Path) -> None:
     run = run_playbook(
-        Path(__file__).with_name("collection.yml"), "-e", f"python_app_src_dir={PROJECT / 'app'}",
+        Path(__file__).with_name("collection.yml"),
         env={"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_ROLES_PATH": str(collections / "none")},
     )
     assert run.rc == 0, run

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from testlib.app import failing_healthz, failing_import
+from testlib.apps import COUNTER, watched
 from testlib.http import curl, curl_command, http
 from testlib.layout import APP, CURRENT, RELEASES_DIR, VHOST_ERROR_LOG, VHOST_FILE
 from testlib.load import load
@@ -27,7 +28,8 @@ ROLLBACK = PROJECT / "playbooks" / "rollback.yml"
 
 
 def deploy(src: Path, *args: str) -> PlaybookRun:
-    return run_playbook(SCENARIO / "converge.yml", "-e", f"python_app_src_dir={src}", *args)
+    """The scenario's converge with notes' code from src (host_vars: releases_notes_src)."""
+    return run_playbook(SCENARIO / "converge.yml", "-e", f"releases_notes_src={src}", *args)
 
 
 def healthz(host: Any) -> dict[str, Any]:
@@ -61,10 +63,11 @@ def test_notes_are_stored_before_any_deploy(host: Any, first_release: str) -> No
 
 def test_deploy_of_a_new_release_drops_no_request(host, app_variant, report) -> None:
     before = healthz(host)["release"]
-    with load(host) as summary:
+    with load(host) as summary, watched(host, COUNTER) as counter:
         run = deploy(app_variant("2.0.0"))
     after = healthz(host)
     report.add("deploy a new release", summary, "switch under load")
+    report.add("... the other app meanwhile", counter["load"], "release and workers untouched")
     assert run.rc == 0, run
     assert after["version"] == "2.0.0"
     assert after["release"] != before
@@ -72,6 +75,9 @@ def test_deploy_of_a_new_release_drops_no_request(host, app_variant, report) -> 
     assert summary["sent"] > 100
     assert summary["failed"] == 0, summary
     post_note(host, "written by release 2.0.0")
+    assert counter["after"] == counter["before"]
+    assert counter["load"]["sent"] > 100
+    assert counter["load"]["failed"] == 0, counter["load"]
 
 
 def test_redeploy_of_the_same_code_changes_nothing_and_creates_no_release(host, app_variant) -> None:
@@ -93,14 +99,17 @@ def test_check_run_with_new_code_reports_the_build_and_changes_nothing(host, app
 
 def test_release_that_fails_to_import_is_never_switched_to(host, app_variant, report) -> None:
     before = healthz(host)["release"]
-    with load(host) as summary:
+    with load(host) as summary, watched(host, COUNTER) as counter:
         run = deploy(app_variant("1.2.0", failing_import("release 1.2.0 is broken")))
     report.add("deploy a release that fails to import", summary, "never switched to")
+    report.add("... the other app meanwhile", counter["load"], "release and workers untouched")
     assert run.rc != 0, run
     assert re.search(r"Release \S+-1\.2\.0-\S+ does not load notes\.wsgi:app", run.text), run
     assert "release 1.2.0 is broken" in run.text
     assert healthz(host)["release"] == before == live_release(host)
     assert summary["failed"] == 0, summary
+    assert counter["after"] == counter["before"]
+    assert counter["load"]["failed"] == 0, counter["load"]
 
 
 def test_release_whose_health_check_fails_is_rolled_back(host, app_variant, report) -> None:
@@ -116,22 +125,33 @@ def test_release_whose_health_check_fails_is_rolled_back(host, app_variant, repo
 
 
 def test_rollback_to_a_named_release_drops_no_request(host, first_release, report) -> None:
-    with load(host) as summary:
-        run = run_playbook(ROLLBACK, "-e", f"python_app_rollback_to={first_release}")
+    with load(host) as summary, watched(host, COUNTER) as counter:
+        run = run_playbook(ROLLBACK, "-e", "rollback_app=notes", "-e", f"python_app_rollback_to={first_release}")
     report.add("roll back to a named release", summary, "switch under load")
+    report.add("... the other app meanwhile", counter["load"], "release and workers untouched")
     assert run.rc == 0, run
     assert healthz(host)["release"] == first_release == live_release(host)
     assert summary["failed"] == 0, summary
+    assert counter["after"] == counter["before"]
+    assert counter["load"]["failed"] == 0, counter["load"]
     post_note(host, "written after the rollback")
 
 
 def test_rollback_to_an_unknown_release_fails_naming_it(host) -> None:
     before = live_release(host)
     missing = "20000101T000000Z-0.0.0-000000000000"
-    run = run_playbook(ROLLBACK, "-e", f"python_app_rollback_to={missing}")
+    run = run_playbook(ROLLBACK, "-e", "rollback_app=notes", "-e", f"python_app_rollback_to={missing}")
     assert run.rc != 0, run
     assert f"Cannot roll back {APP}" in run.text
     assert missing in run.text
+    assert live_release(host) == before
+
+
+def test_rollback_to_a_named_release_on_a_host_of_several_apps_must_name_the_app(host) -> None:
+    before = live_release(host)
+    run = run_playbook(ROLLBACK, "-e", f"python_app_rollback_to={before}")
+    assert run.rc != 0, run
+    assert "rollback_app (unset) must name one of this host's apps (notes, counter)" in run.text
     assert live_release(host) == before
 
 
