@@ -6,6 +6,7 @@ few functions derive the structures from it, in one place, where Jinja would hav
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import yaml
 
 try:
     from ansible.errors import AnsibleFilterError
-except ImportError:  # the filters also run without Ansible, in the project's unit tests
+except ImportError:  # the filters also run without Ansible (plain Python)
     AnsibleFilterError = ValueError  # type: ignore[assignment,misc]
 
 
@@ -69,18 +70,22 @@ def wheelhouses(hosts: list[str], hostvars: dict[str, Any], cache: str, key: str
 
 # What an entry of flask_apps may say. The app's code and limits map to python_app's options of the
 # same name (python_app_<key>); the site's keys go to its nginx_vhost site as they are.
-APP_OPTIONS = ("src_dir", "package", "wsgi_module", "env_prefix", "uwsgi_port", "harakiri", "max_body_mb",
-               "processes", "env")
+CODE_OPTIONS = ("src_dir", "package", "wsgi_module", "env_prefix")
+LIMITS = ("uwsgi_port", "harakiri", "max_body_mb", "processes")
 SITE_OPTIONS = ("tls_certificate", "tls_key", "tls_certificate_content", "tls_key_content", "hsts",
                 "content_security_policy")
-ENTRY_KEYS = ("name", "state", "purge", "server_names", "acme", "static_dir", "health_path",
-              *APP_OPTIONS, *SITE_OPTIONS)
-# Role options that name one app's paths or user: with several apps each gets its own from its name.
-PER_APP_PATHS = ("python_app_user", "python_app_root", "python_app_data_dir",
-                 "python_app_config_dir")
+ENTRY_KEYS = ("name", "state", "purge", "server_names", "acme", "static_dir", "health_path", "env",
+              *CODE_OPTIONS, *LIMITS, *SITE_OPTIONS)
+# What the loops over the apps must not carry: a loop's items are in its results (and logs).
+SECRET_KEYS = ("env", "tls_key_content")
+# python_app options that are one app's own: with flask_apps, each entry says them (or its name
+# does), so the inventory must not. Limits (LIMITS) are inherited from the inventory instead.
+PER_APP_OPTIONS = ("user", "root", "data_dir", "config_dir", "state", "purge", "env", *CODE_OPTIONS)
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
+@functools.cache
 def _role_defaults() -> dict[str, Any]:
     """python_app's defaults, from the one place they are written (its argument spec)."""
     spec_file = Path(__file__).resolve().parents[2] / "roles" / "python_app" / "meta" / "argument_specs.yml"
@@ -92,99 +97,132 @@ def _fail(where: str, message: str) -> None:
     raise AnsibleFilterError(f"{where}: {message}")
 
 
-def apps(flask_apps: list[dict[str, Any]] | None, inventory: dict[str, Any], playbook_dir: str) -> list[dict[str, Any]]:
-    """The host's apps, each entry complete (state, code, limits, site), checked.
-
-    flask_apps lists several apps; without it (None) the host runs one app described by the
-    one-app variables (python_app_*, notes_server_names, notes_acme). What an entry leaves out
-    is the inventory's python_app_* value (limits only, with several apps), else python_app's default.
-    """
-    defaults = _role_defaults()
-    defaults["src_dir"] = str(defaults.pop("python_app_src_dir")).replace("{{ playbook_dir }}", playbook_dir)
-
-    def inventory_value(key: str) -> Any:
+def _one_app(inventory: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The one app of python_app_* and notes_*, values as given: python_app's and nginx_vhost's
+    own checks name these variables when a value is wrong."""
+    def value(key: str) -> Any:
         return inventory.get(f"python_app_{key}", defaults.get(f"python_app_{key}", defaults.get(key)))
 
-    one_app = flask_apps is None
-    if one_app:
-        entries = [{"name": inventory.get("python_app_name", defaults["python_app_name"]),
-                    "server_names": inventory.get("notes_server_names"),
-                    "acme": inventory.get("notes_acme", False),
-                    **{k: inventory_value(k) for k in APP_OPTIONS}}]
-    elif not isinstance(flask_apps, list) or not flask_apps:
-        _fail("flask_apps", "must be a list of apps, each a dict with at least a name")
-    else:
-        entries = flask_apps
-    out: list[dict[str, Any]] = []
-    for index, entry in enumerate(entries):
-        where = "the app" if one_app else f"flask_apps[{index}]"
-        if not isinstance(entry, dict):
-            _fail(where, "must be a dict with at least a name")
-        unknown = sorted(set(entry) - set(ENTRY_KEYS))
-        if unknown:
-            _fail(where, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(ENTRY_KEYS)}")
-        name = entry.get("name")
-        if not isinstance(name, str) or not NAME.match(name):
-            _fail(where, f"name ({name!r}) must start with a lower case letter and hold only a-z, 0-9, _ and -,"
-                         " at most 31 characters")
-        where = f"{where} ({name})"
-        state = entry.get("state", "present")
-        if state not in ("present", "absent"):
-            _fail(where, f"state ({state!r}) must be present or absent")
-        purge = entry.get("purge", False)
-        if not isinstance(purge, bool):
-            _fail(where, f"purge ({purge!r}) must be true or false")
-        names = entry.get("server_names", [] if state == "absent" else None)
-        if state == "present" and (not isinstance(names, list) or not names
-                                   or not all(isinstance(n, str) and n for n in names)):
-            _fail(where, "server_names must be a non-empty list of the host names the app's site answers"
-                         + (" (notes_server_names)" if one_app else ""))
-        package = entry.get("package", defaults["python_app_package"])
-        health_path = entry.get("health_path", "/healthz")
-        if not str(health_path).startswith("/"):
-            _fail(where, f"health_path ({health_path!r}) must be a URL path starting with /")
-        app = {
-            "name": name, "state": state, "purge": purge,
-            "server_names": names,
-            "acme": bool(entry.get("acme", False)),
-            "src_dir": entry.get("src_dir", defaults["src_dir"]),
-            "package": package,
-            "wsgi_module": entry.get("wsgi_module", defaults["python_app_wsgi_module"]),
-            "env_prefix": entry.get("env_prefix", defaults["python_app_env_prefix"]),
-            "env": entry.get("env", {}),
-            "static_dir": entry.get("static_dir", f"{package}/static"),
-            # Asked under the site's first name, over HTTPS like a client.
-            "health_url": f"https://{names[0]}{health_path}" if names else "",
-        }
-        for key in ("uwsgi_port", "harakiri", "max_body_mb", "processes"):
-            value = entry.get(key, inventory_value(key))
-            try:
-                app[key] = int(value)
-            except (TypeError, ValueError):
-                _fail(where, f"{key} ({value!r}) must be a whole number")
-        app.update({k: entry[k] for k in SITE_OPTIONS if k in entry})
-        out.append(app)
+    names = inventory.get("notes_server_names")
+    package = value("package")
+    return {
+        "name": value("name"), "state": value("state"), "purge": value("purge"),
+        "server_names": names, "acme": inventory.get("notes_acme", False),
+        **{k: value(k) for k in (*CODE_OPTIONS, *LIMITS, "env")},
+        "static_dir": f"{package}/static",
+        "health_url": f"https://{names[0]}/healthz" if isinstance(names, list) and names else "",
+        "one_app": True,
+    }
 
+
+def _integer(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.isdigit())
+
+
+def _entry(index: int, entry: Any, inventory: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    where = f"flask_apps[{index}]"
+    if not isinstance(entry, dict):
+        _fail(where, "must be a dict with at least a name")
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
+    if unknown:
+        _fail(where, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(ENTRY_KEYS)}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        _fail(where, f"name ({name!r}) must start with a lower case letter and hold only a-z, 0-9, _ and -,"
+                     " at most 31 characters")
+    where = f"{where} ({name})"
+    state = entry.get("state", "present")
+    if state not in ("present", "absent"):
+        _fail(where, f"state ({state!r}) must be present or absent")
+    for key in ("purge", "acme", "hsts"):
+        if key in entry and not isinstance(entry[key], bool):
+            _fail(where, f"{key} ({entry[key]!r}) must be true or false")
+    names = entry.get("server_names", [] if state == "absent" else None)
+    if not isinstance(names, list) or (state == "present" and not names) \
+            or not all(isinstance(n, str) and n for n in names):
+        _fail(where, "server_names must be a non-empty list of the host names the app's site answers")
+    package = entry.get("package", defaults["python_app_package"])
+    if not isinstance(package, str) or not MODULE.match(package):
+        _fail(where, f"package ({package!r}) must be a Python package name")
+    static_dir = entry.get("static_dir", f"{package}/static")
+    if not isinstance(static_dir, str) or static_dir.startswith("/") or ".." in static_dir.split("/"):
+        _fail(where, f"static_dir ({static_dir!r}) must be a path inside the app's source directory")
+    health_path = entry.get("health_path", "/healthz")
+    if not isinstance(health_path, str) or not health_path.startswith("/"):
+        _fail(where, f"health_path ({health_path!r}) must be a URL path starting with /")
+    env = entry.get("env", {})
+    if not isinstance(env, dict):
+        _fail(where, "env must map variable names to values")
+    app = {
+        "name": name, "state": state, "purge": entry.get("purge", False),
+        "server_names": names, "acme": entry.get("acme", False),
+        "src_dir": entry.get("src_dir", defaults["src_dir"]),
+        "package": package,
+        "wsgi_module": entry.get("wsgi_module", defaults["python_app_wsgi_module"]),
+        "env_prefix": entry.get("env_prefix", defaults["python_app_env_prefix"]),
+        "env": env,
+        "static_dir": static_dir,
+        # Asked under the site's first name, over HTTPS like a client.
+        "health_url": f"https://{names[0]}{health_path}" if names else "",
+        "one_app": False,
+    }
+    for key in LIMITS:
+        value = entry.get(key, inventory.get(f"python_app_{key}", defaults[f"python_app_{key}"]))
+        if not _integer(value):
+            _fail(where, f"{key} ({value!r}) must be a whole number")
+        app[key] = int(value)
+    app.update({k: entry[k] for k in SITE_OPTIONS if k in entry})
+    return app
+
+
+def apps(flask_apps: list[dict[str, Any]] | None, inventory: dict[str, Any], playbook_dir: str) -> list[dict[str, Any]]:
+    """The host's apps, each entry complete (state, code, limits, environment, site).
+
+    flask_apps lists them, each entry checked here, naming flask_apps[i] and the key. Without it
+    (None) the host runs the one app of python_app_*, notes_server_names and notes_acme, whose
+    values the roles' own checks name. An entry's limits default to the inventory's python_app_*
+    values; everything else to python_app's defaults (the bundled app).
+    """
+    defaults = dict(_role_defaults())
+    defaults["src_dir"] = str(defaults.pop("python_app_src_dir")).replace("{{ playbook_dir }}", playbook_dir)
+    if flask_apps is None:
+        return [_one_app(inventory, defaults)]
+    if not isinstance(flask_apps, list) or not flask_apps:
+        _fail("flask_apps", "must be a list of apps, each a dict with at least a name")
+    shared = [f"python_app_{k}" for k in PER_APP_OPTIONS if f"python_app_{k}" in inventory]
+    if shared:
+        _fail("flask_apps", f"{', '.join(shared)} would apply to every app: with flask_apps, give each app's "
+                            "in its entry (its user and paths come from its name)")
+    out = [_entry(i, entry, inventory, defaults) for i, entry in enumerate(flask_apps)]
     _distinct(out, "name", lambda a: [a["name"]])
+    # nftables tables and nginx variables spell - as _.
+    _distinct(out, "name (with - read as _)", lambda a: [a["name"].replace("-", "_")])
     present = [a for a in out if a["state"] == "present"]
     _distinct(present, "uwsgi_port", lambda a: [a["uwsgi_port"]])
-    _distinct(present, "server name", lambda a: a["server_names"])
-    if len(out) > 1:
-        shared = [k for k in PER_APP_PATHS if k in inventory]
-        if shared:
-            _fail("flask_apps", f"{', '.join(shared)} would apply to every app: with several apps leave it unset"
-                                " (each app's user and paths are named after it)")
+    _distinct(present, "server name", lambda a: [n.lower() for n in a["server_names"]])
     return out
 
 
 def _distinct(entries: list[dict[str, Any]], what: str, values: Any) -> None:
     seen: dict[Any, str] = {}
     for app in entries:
-        for value in values(app):
+        for value in set(values(app)):
             if value in seen:
+                if seen[value] == app["name"]:
+                    _fail("flask_apps", f"{app['name']} is listed twice")
                 _fail("flask_apps", f"{seen[value]} and {app['name']} both use {what} {value!r};"
                                     " each app needs its own")
             seen[value] = app["name"]
+
+
+def loop_items(stack_apps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The apps without their secrets (environment, key), for loops: a loop's items are in its results."""
+    return [{k: v for k, v in app.items() if k not in SECRET_KEYS} for app in stack_apps]
+
+
+def app_env(stack_apps: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """One app's environment (python_app_env), looked up by name."""
+    return next(app["env"] for app in stack_apps if app["name"] == name)
 
 
 def sites(stack_apps: list[dict[str, Any]], hostvars: dict[str, Any], this_host: str, app_hosts: list[str],
@@ -199,18 +237,23 @@ def sites(stack_apps: list[dict[str, Any]], hostvars: dict[str, Any], this_host:
         if app["state"] == "absent":
             out.append({"name": app["name"], "state": "absent"})
             continue
-        root = app_root if app_root and len(stack_apps) == 1 else f"/srv/{app['name']}"
+        root = app_root if app.get("one_app") and app_root else f"/srv/{app['name']}"
+        limits = {}
+        for key in ("uwsgi_port", "harakiri", "max_body_mb"):
+            if not _integer(app[key]):
+                _fail(f"python_app_{key}", f"{app[key]!r} must be a whole number")
+            limits[key] = int(app[key])
         site = {
             "name": app["name"],
             "server_names": app["server_names"],
             "acme": app["acme"],
             "upstreams": uwsgi_upstreams(app_hosts, hostvars, this_host, f"{socket_dir}/{app['name']}.sock",
-                                         app["uwsgi_port"]),
+                                         limits["uwsgi_port"]),
             "static_url": "/static/",
             "static_root": f"{root}/current/app/{app['static_dir']}" if serves_code else "",
-            "client_max_body_size_mb": app["max_body_mb"],
+            "client_max_body_size_mb": limits["max_body_mb"],
             # nginx waits longer than uWSGI's harakiri, so a stuck request is cut by uWSGI first.
-            "read_timeout": app["harakiri"] + 5,
+            "read_timeout": limits["harakiri"] + 5,
         }
         site.update({k: app[k] for k in SITE_OPTIONS if k in app})
         out.append(site)
@@ -223,7 +266,9 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "addresses": addresses,
+            "app_env": app_env,
             "apps": apps,
+            "loop_items": loop_items,
             "sites": sites,
             "uwsgi_upstreams": uwsgi_upstreams,
             "web_hosts_of": web_hosts_of,

@@ -109,6 +109,7 @@ def test_release_that_fails_to_import_is_never_switched_to(host, app_variant, re
     assert healthz(host)["release"] == before == live_release(host)
     assert summary["failed"] == 0, summary
     assert counter["after"] == counter["before"]
+    assert counter["load"]["sent"] > 0
     assert counter["load"]["failed"] == 0, counter["load"]
 
 
@@ -133,6 +134,7 @@ def test_rollback_to_a_named_release_drops_no_request(host, first_release, repor
     assert healthz(host)["release"] == first_release == live_release(host)
     assert summary["failed"] == 0, summary
     assert counter["after"] == counter["before"]
+    assert counter["load"]["sent"] > 0
     assert counter["load"]["failed"] == 0, counter["load"]
     post_note(host, "written after the rollback")
 
