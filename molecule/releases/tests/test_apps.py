@@ -12,15 +12,16 @@ import json
 from typing import Any
 
 import pytest
-from testlib.apps import COUNTER, NOTES, App, worker_view
+from testlib.apps import COUNTER, NOTES, App, state, worker_view
 from testlib.http import http
 
 PAIRS = [(NOTES, COUNTER), (COUNTER, NOTES)]
 IDS = ["notes-to-counter", "counter-to-notes"]
 
 
-def other_worker(host: Any, app: App) -> int:
-    return int(host.check_output(f"pgrep -u {app.name} -f 'uwsgi' | tail -1"))
+def a_worker(host: Any, app: App) -> int:
+    """A worker of the app's own vassal, as its stats name them (not a probe's process)."""
+    return state(host, app)["workers"][0]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def views(host) -> dict[str, dict[str, Any]]:
     for app, other in PAIRS:
         paths = [p for a in (app, other) for p in (a.data_dir, a.database, a.config_dir, a.secret_key, a.env_file)]
         out[app.name] = worker_view(host, app, {
-            "read": paths + [f"/proc/{other_worker(host, other)}/environ"],
+            "read": paths + [f"/proc/{a_worker(host, other)}/environ"],
             "connect": [a.socket for a in (app, other)] + [a.stats_socket for a in (app, other)],
             "scan": True,
         })

@@ -139,11 +139,11 @@ def state(host: Any, app: App) -> dict[str, Any]:
 def watched(host: Any, app: App) -> Iterator[dict[str, Any]]:
     """Load on app while the block runs: the dict gets its state before and after, and the load's summary.
 
-    Two clients, not the four of the load on the app under test: both share the host's two cores
+    One client, not the four of the load on the app under test: both share the host's two cores
     with the playbook run.
     """
     watch: dict[str, Any] = {"before": state(host, app)}
-    with load(host, app.load_path, name=app.server_name, threads=2) as summary:
+    with load(host, app.load_path, name=app.server_name, threads=1) as summary:
         watch["load"] = summary
         yield watch
     watch["after"] = state(host, app)
