@@ -103,6 +103,14 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
             "nginx_vhost_acme_email",
             "an address the CA writes to",
         ),
+        ('{"flask_apps": [{"name": "notes", "server_names": ["localhost"], "port": 3031}]}',
+         "flask_apps[0]", "unknown key(s) port"),
+        ('{"flask_apps": [{"name": "notes", "server_names": ["localhost"], "acme": "no"}]}',
+         "flask_apps[0] (notes)", "acme ('no') must be true or false"),
+        ('{"flask_apps": [{"name": "notes", "server_names": ["localhost"]}, {"name": "shop", "server_names": ["shop.test"]}]}',
+         "flask_apps", "notes and shop both use uwsgi_port 3031"),
+        ('{"flask_apps": [{"name": "notes", "server_names": ["localhost"]}], "python_app_src_dir": "/srv"}',
+         "python_app_src_dir", "would apply to every app"),
     ],
     ids=[
         "processes-not-int",
@@ -120,6 +128,10 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         "certificate-and-key-mismatch",
         "acme-wildcard-name",
         "acme-without-contact",
+        "apps-unknown-key",
+        "apps-acme-not-bool",
+        "apps-same-port",
+        "apps-with-an-inventory-wide-app-option",
     ],
 )
 def test_bad_value_fails_before_any_host_changes_naming_the_variable(
