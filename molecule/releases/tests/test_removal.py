@@ -18,6 +18,7 @@ from testlib.apps import COUNTER, NOTES, state, watched
 from testlib.http import curl, s_client
 from testlib.load import load
 from testlib.run import PROJECT, SCENARIO, PlaybookRun, run_playbook
+from testlib.wait import wait_until
 
 # Web hosts elsewhere (a documentation address): each app opens its uwsgi port behind a table of its own.
 TCP = {"python_app_uwsgi_allowed_sources": ["192.0.2.10"]}
@@ -42,7 +43,8 @@ def tcp_ports(host) -> None:
     run = converge(TCP)
     assert run.rc == 0, run
     assert host.run("nft list table inet counter_uwsgi").rc == 0
-    assert ":3032 " in host.check_output("ss -Hltn")
+    # The run ends as counter's vassal file is rewritten; the vassal binds the port as it reloads.
+    wait_until(lambda: ":3032 " in host.check_output("ss -Hltn"), 30)
 
 
 def test_deploy_of_the_other_app_leaves_notes_untouched(host, tcp_ports, tmp_path, report) -> None:
