@@ -20,7 +20,7 @@ vassal=/etc/uwsgi/vassals/notes.ini
 conf=/etc/bench
 mkdir -p "$conf"
 
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk curl >/dev/null
+"$(dirname "$0")/client-setup.sh"
 
 processes=$(awk -F' *= *' '$1 == "processes" {print $2}' "$vassal")
 [ -n "$processes" ] || { echo "no processes in $vassal" >&2; exit 1; }
@@ -40,8 +40,11 @@ systemd-run --quiet --collect --unit=bench-uwsgi-alone /usr/bin/uwsgi-core --ini
 ini_get() { awk -v k="$1" '$0 ~ "^" k " *=" {sub(/^[^=]*= */, ""); print}' "$vassal"; }
 chdir=$(ini_get chdir | tail -n 1) venv=$(ini_get virtualenv | tail -n 1) uid=$(ini_get uid | tail -n 1)
 [ -d "$chdir" ] && [ -d "$venv" ] && [ -n "$uid" ] || { echo "chdir/virtualenv/uid not found in $vassal" >&2; exit 1; }
+# The vassal's env lines, and the lines of its environment file (`for-readline` ... `env = %(_)`).
 envs=()
-while IFS= read -r e; do envs+=(-E "$e"); done < <(ini_get env)
+while IFS= read -r e; do envs+=(-E "$e"); done < <(
+  ini_get env | grep -vxF '%(_)'
+  for f in $(ini_get for-readline); do grep -v '^$' "$f"; done)
 rm -rf /opt/bench-gunicorn
 python3 -m venv /opt/bench-gunicorn
 /opt/bench-gunicorn/bin/pip install --quiet --no-index --find-links "$wheels" gunicorn
@@ -81,22 +84,18 @@ nginx -t -q
 systemctl reload nginx
 
 # A second nginx, the deployed nginx.conf with one worker, serving only a copy of the site.
+# Its server blocks (the default servers, with nested locations) are dropped by counting braces.
 sed -e 's/^worker_processes .*/worker_processes 1;/' -e 's#^pid .*#pid /run/bench-nginx-w1.pid;#' \
-    -e '/^ *include \/etc\/nginx\/\(conf.d\|sites-enabled\)/d' \
-    -e '/^ *server {/,/^ *}/d' /etc/nginx/nginx.conf >"$conf/nginx-w1.conf"
+    -e '/^ *include \/etc\/nginx\/\(conf.d\|sites-enabled\)/d' /etc/nginx/nginx.conf \
+  | awk 'skip { d += gsub(/\{/, "{") - gsub(/\}/, "}"); if (d <= 0) skip = 0; next }
+         /^ *server *\{/ { d = gsub(/\{/, "{") - gsub(/\}/, "}"); skip = d > 0; next }
+         { print }' >"$conf/nginx-w1.conf"
 # The include goes before the last closing brace, the end of the http block.
 last=$(grep -n '^}' "$conf/nginx-w1.conf" | tail -n 1 | cut -d: -f1)
 sed -i "${last}i\\    include $conf/nginx-w1-servers.conf;" "$conf/nginx-w1.conf"
 [ -f /run/bench-nginx-w1.pid ] && kill "$(cat /run/bench-nginx-w1.pid)" 2>/dev/null && sleep 1
 nginx -t -q -c "$conf/nginx-w1.conf"
 nginx -c "$conf/nginx-w1.conf"
-
-# wrk connects to the first address of the URL's host that accepts: `localhost` must be
-# 127.0.0.1 only (the load stays on 127.0.0.0/8), while TLS still sees the name localhost.
-hosts=$(awk '$1 == "::1" {for (i = 2; i <= NF; i++) if ($i == "localhost") $i = ""} {print}' /etc/hosts)
-printf '%s\n' "$hosts" >/etc/hosts   # written in place: docker bind-mounts the file
-[ "$(getent ahosts localhost | awk '{print $1}' | sort -u)" = 127.0.0.1 ] \
-  || { echo "host-setup: localhost does not resolve to 127.0.0.1 only" >&2; exit 1; }
 
 # bench/http.sh checks that every endpoint it loads answers 200 before the first round.
 echo "host-setup: bench servers started (vassal processes: $processes)"

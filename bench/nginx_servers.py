@@ -76,6 +76,9 @@ def variant(server: list[str], port: int, access_log: str, *, location: list[str
         loc = [re.sub(r"uwsgi_pass\s+[^;]+;", f"uwsgi_pass {upstream};", x) for x in loc]
     if proxy is not None:  # the same location, speaking HTTP to a proxied server
         loc = [re.sub(r"uwsgi_pass\s+[^;]+;", f"proxy_pass {proxy};", x) for x in loc]
+        # uwsgi_param HTTP_X_NAME value -> the header X-Name itself
+        loc = [re.sub(r"uwsgi_param\s+HTTP_(\S+)\s+",
+                      lambda m: f"proxy_set_header {m.group(1).replace('_', '-')} ", x) for x in loc]
         loc = [x.replace("include uwsgi_params;",
                          "proxy_set_header Host $host; "
                          "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")

@@ -38,6 +38,10 @@ VARIANTS = {
     "var-nginx-access-log-off": "nginx `access_log off` for the app",
     "var-nginx-1-worker": "nginx `worker_processes 1` (default: auto = 1 per core)",
 }
+APPS = {
+    "apps2-one-loaded": "two-app host, `notes` loaded alone (`second` idle)",
+    "apps2-both-loaded": "two-app host, both loaded at once (half the connections each; req/s summed)",
+}
 STRESS = {
     "stress-stack": "shipped vassal (`listen = 1024`, `python_app_listen_backlog`)",
     "stress-listen-100": "vassal `listen = 100` (uWSGI's default, the previous shipped value)",
@@ -63,6 +67,7 @@ class Case:
     connections: int
     runs: list[float]
     by_rep: dict[int, float]
+    parts: list[list[float]]  # req/s of each URL of a case that loads several at once, per run
 
 
 def median_case(name: str, runs: list[dict[str, Any]]) -> Case:
@@ -76,6 +81,7 @@ def median_case(name: str, runs: list[dict[str, Any]]) -> Case:
         connections=runs[0]["connections"],
         runs=[r["rps"] for r in runs],
         by_rep={r["rep"]: r["rps"] for r in runs},
+        parts=[r.get("parts_rps", [r["rps"]]) for r in runs],
     )
 
 
@@ -191,6 +197,34 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
         "uWSGI alone and Gunicorn are started by hand with `systemd-run` outside it, with the same "
         "code, virtualenv and environment read from the deployed vassal ini "
         "(`/srv/notes/current` -> the release).\n")
+    add("## Two apps on one host, beside one app\n")
+    add("A second bench host runs two apps under one emperor and one nginx (`bench/two-apps.yml`: "
+        "the bundled app as `notes` and again as `second`, each with its own user, vassal with "
+        f"{meta['processes']} processes, socket and HTTPS site), converged by `site.yml` like the "
+        "first. It is loaded in the same rounds as the one-app host, which is idle meanwhile (and "
+        "the other way round). With both loaded, each app gets one wrk thread and half the "
+        "connections, so the client load is the same as for one app; requests are summed and p50/p99 "
+        "are the slower app's.\n")
+    add("| case | req/s | p50 ms | p99 ms | errors | ratio to the one-app stack (2) | per round |")
+    add("|---|---:|---:|---:|---:|---:|---|")
+    add(f"| one-app host (case 2, above) | {s.rps:,.0f} | {s.p50_ms:.1f} | {s.p99_ms:.1f} | {s.errors} | 1.000 | |")
+    for name, label in APPS.items():
+        c = cases[name]
+        add(f"| {label} | {c.rps:,.0f} | {c.p50_ms:.1f} | {c.p99_ms:.1f} | {c.errors} | {c.rps / s.rps:.3f} "
+            f"| {', '.join(f'{r:.2f}' for r in paired(c, s))} |")
+    both = cases["apps2-both-loaded"]
+    shares = [p[0] / sum(p) for p in both.parts if len(p) == 2]
+    notes: list[str] = []
+    if shares:
+        notes.append(f"With both loaded, `notes` served {min(shares):.0%}-{max(shares):.0%} of the requests "
+                     "(per run), `second` the rest.")
+    rss = meta.get("apps_rss_kib_processes", {})
+    if rss:
+        notes.append("Memory on the two-app host after the rounds (RSS summed over each app user's "
+                     "processes, shared pages counted in every process): "
+                     + "; ".join(f"`{u}` {kib / 1024:.0f} MiB in {n} processes" for u, (kib, n) in rss.items())
+                     + ".")
+    add("\n" + " ".join(notes) + "\n")
     add("## Tuning the defaults: variants side by side with the shipped stack\n")
     add("Each variant is a copy of the deployed vassal ini (or nginx.conf) with one setting changed, "
         "running next to the shipped one in the same host and loaded in the same rounds. "
@@ -315,7 +349,7 @@ def main(tmp: Path, dest: Path) -> int:
     meta = json.loads((tmp / "meta.json").read_text())
     cases = load_cases(tmp / "http.jsonl")
     prov = json.loads((tmp / "provision.json").read_text())
-    missing = [n for n in [*MAIN, *VARIANTS, *STRESS] if n not in cases]
+    missing = [n for n in [*MAIN, *VARIANTS, *APPS, *STRESS] if n not in cases]
     if missing:
         print(f"report: no runs for {', '.join(missing)}", file=sys.stderr)
         return 1
