@@ -38,7 +38,7 @@ for conn in ssh docker; do
       echo "    ansible_ssh_private_key_file: $work/id_ed25519"
       echo "    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
     else
-      echo "    ansible_connection: community.docker.docker"
+      echo "    ansible_connection: docker"
     fi
   } >"$work/$conn/hosts.yml"
 done

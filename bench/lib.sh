@@ -39,7 +39,7 @@ write_inventory() {
       done
     done
     echo "  vars:"
-    echo "    ansible_connection: community.docker.docker"
+    echo "    ansible_connection: docker"
   } >"$dir/hosts.yml"
 }
 
