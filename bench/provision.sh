@@ -39,6 +39,14 @@ for n in 1 2 4; do
     changed=$(changed_total "$work/idempotent-1.log")
     [ "$changed" = 0 ] || die "the re-run changed $changed task(s), log: $work/idempotent-1.log"
     log "provisioning: idempotent re-run: ${t[idempotent_1]} s, changed=0"
+    # The same re-run with Ansible's own strategy instead of the shipped Mitogen one (ansible.cfg).
+    t[idempotent_1_linear]=$(ANSIBLE_STRATEGY=linear converge "$work/inv-1" "$work/idempotent-1-linear.log")
+    t[cpu_idempotent_1_linear]=$(cat "$work/idempotent-1-linear.log.cpu")
+    changed=$(changed_total "$work/idempotent-1-linear.log")
+    [ "$changed" = 0 ] || die "the linear re-run changed $changed task(s), log: $work/idempotent-1-linear.log"
+    log "provisioning: idempotent re-run, strategy linear: ${t[idempotent_1_linear]} s, changed=0"
+    # Tasks a host ran (ok + skipped in the recap), for seconds per task.
+    t[tasks_idempotent_1]=$(grep -Eo '(ok|skipped)=[0-9]+' "$work/idempotent-1.log" | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
   fi
   remove_hosts "${hosts[@]}"
 done
@@ -73,14 +81,17 @@ fi
 
 python3 - "$out" "$work/molecule.log" "$hosts_in_scenario" \
   "${t[converge_1]}" "${t[idempotent_1]}" "${t[converge_2]}" "${t[converge_4]}" \
-  "${t[cpu_converge_1]}" "${t[cpu_idempotent_1]}" "${t[cpu_converge_2]}" "${t[cpu_converge_4]}" <<'PY'
+  "${t[cpu_converge_1]}" "${t[cpu_idempotent_1]}" "${t[cpu_converge_2]}" "${t[cpu_converge_4]}" \
+  "${t[idempotent_1_linear]}" "${t[cpu_idempotent_1_linear]}" "${t[tasks_idempotent_1]}" <<'PY'
 import json, re, sys
-out, mlog, mhosts, c1, i1, c2, c4, cc1, ci1, cc2, cc4 = sys.argv[1:]
+out, mlog, mhosts, c1, i1, c2, c4, cc1, ci1, cc2, cc4, il1, cil1, tasks1 = sys.argv[1:]
 stamped = [line.split(" ", 1) for line in open(mlog, encoding="utf-8", errors="replace")]
 base = {"converge_1": float(c1), "idempotent_1": float(i1),
+        "idempotent_1_linear": float(il1), "tasks_idempotent_1": int(tasks1),
         "converge_2": float(c2), "converge_4": float(c4),
         "cpu": {"converge_1": float(cc1), "idempotent_1": float(ci1),
-                "converge_2": float(cc2), "converge_4": float(cc4)}}
+                "converge_2": float(cc2), "converge_4": float(cc4),
+                "idempotent_1_linear": float(cil1)}}
 if not stamped:  # BENCH_SKIP_MOLECULE=1
     json.dump({**base, "molecule_skipped": True}, open(out, "w"), indent=2)
     sys.exit(0)
