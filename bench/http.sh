@@ -71,18 +71,24 @@ for rep in $(seq "$reps"); do
   for spec in "${order[@]}"; do
     IFS='|' read -r name urls c allow on <<<"$spec"
     read -ra targets <<<"$urls"
-    n=${#targets[@]} t=$(( threads / ${#targets[@]} > 0 ? threads / ${#targets[@]} : 1 ))
-    log "wrk round $rep/$reps: $name (-t$t -c$((c / n)) -d${duration}s each: $urls)"
+    n=${#targets[@]}
+    # Each URL gets an equal share of the connections and threads (the same load in total).
+    (( c % n == 0 && threads % n == 0 && c / n >= threads / n )) \
+      || die "$name: $c connections and $threads threads do not split evenly over $n URLs"
+    log "wrk round $rep/$reps: $name (-t$((threads / n)) -c$((c / n)) -d${duration}s each: $urls)"
+    runs=$(mktemp -d "$BENCH_TMP/wrk.XXXXXX")
+    pids=()
     for i in "${!targets[@]}"; do
-      docker exec "${on:-$host}" timeout $((duration + 30)) wrk -t"$t" -c"$((c / n))" -d"${duration}s" \
-        --timeout 5s --latency -s /tmp/bench/wrk-report.lua "${targets[$i]}" >"$BENCH_TMP/wrk.$i" 2>&1 &
+      docker exec "${on:-$host}" timeout $((duration + 30)) wrk -t"$((threads / n))" -c"$((c / n))" \
+        -d"${duration}s" --timeout 5s --latency -s /tmp/bench/wrk-report.lua "${targets[$i]}" >"$runs/$i" 2>&1 &
+      pids+=($!)
     done
-    wait_all=0
-    for job in $(jobs -p); do wait "$job" || wait_all=1; done
-    raw=$(cat "$BENCH_TMP"/wrk.*); rm -f "$BENCH_TMP"/wrk.*
-    [ "$wait_all" = 0 ] || die "wrk failed on $name: $raw"
+    failed=0
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    raw=$(cat "$runs"/*); rm -rf "$runs"
+    [ "$failed" = 0 ] || die "wrk failed on $name: $raw"
     json=$(sed -n 's/^BENCH_JSON //p' <<<"$raw" | paste -sd'|' -)
-    [ -n "$json" ] || die "no report from wrk on $name: $raw"
+    [ "$(grep -c '^BENCH_JSON ' <<<"$raw")" = "$n" ] || die "$name: not every wrk reported: $raw"
     python3 - "$name" "$rep" "$c" "$duration" "$allow" "$json" >>"$out" <<'PY'
 import json, sys
 name, rep, conns, duration, allow, raw = sys.argv[1:]

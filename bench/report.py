@@ -202,9 +202,9 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
         "the bundled app as `notes` and again as `second`, each with its own user, vassal with "
         f"{meta['processes']} processes, socket and HTTPS site), converged by `site.yml` like the "
         "first. It is loaded in the same rounds as the one-app host, which is idle meanwhile (and "
-        "the other way round). With both loaded, each app gets one wrk thread and half the "
-        "connections, so the client load is the same as for one app; requests are summed and p50/p99 "
-        "are the slower app's.\n")
+        f"the other way round). With both loaded, each app gets {meta['threads'] // 2} wrk thread(s) "
+        f"and {meta['connections'] // 2} connections, half of the one-app case's, so the client load "
+        "is the same; requests are summed and p50/p99 are the slower app's.\n")
     add("| case | req/s | p50 ms | p99 ms | errors | ratio to the one-app stack (2) | per round |")
     add("|---|---:|---:|---:|---:|---:|---|")
     add(f"| one-app host (case 2, above) | {s.rps:,.0f} | {s.p50_ms:.1f} | {s.p99_ms:.1f} | {s.errors} | 1.000 | |")
@@ -266,8 +266,8 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
         "app over the unix socket; no uwsgi port opens), so N hosts do N times the work of one and "
         "N / 1 measures how the playbook scales out. The controller's caches are warm (wheelhouse "
         "and packed release: the HTTP host was converged first). Container boot is not counted. "
-        "`site.yml` runs the validation play (gathering facts for every host) first, then the web "
-        "tier, then the app tier.\n")
+        "`site.yml` runs the validation play (gathering facts for every host) first, then makes sure "
+        "every host has python3-apt, then runs the web tier and the app tier.\n")
     add("**Machine CPU** is the CPU time the whole machine spent busy during the run (controller, "
         f"dockerd and every test host: they all share its {meta['cores']} cores), from /proc/stat. "
         "On real machines each host brings its own cores; here N hosts queue for the same ones, "
@@ -276,7 +276,9 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
     add("|---|---:|---:|---:|")
     for label, key in (("fresh converge, 1 host", "converge_1"),
                        ("idempotent re-run, 1 host (changed=0, checked)", "idempotent_1"),
-                       ("the same re-run with Ansible's `linear` strategy instead of Mitogen's",
+                       ("the same re-run, Mitogen (shipped), mean of 2 runs alternating with linear",
+                        "idempotent_1_mitogen_mean"),
+                       ("the same re-run with Ansible's `linear` strategy, mean of 2 runs",
                         "idempotent_1_linear"),
                        ("fresh converge, 2 hosts", "converge_2"),
                        ("fresh converge, 4 hosts", "converge_4")):
@@ -305,10 +307,10 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
     for label, value, target in ratios:
         add(f"| {label} | {value:.3f} | <= {target} | {met(value, '<=', target)} |")
     if "idempotent_1_linear" in prov:
-        n = prov["tasks_idempotent_1"]
-        add(f"\nThe re-run ran {n} tasks: {i1 / n:.3f} s per task with Mitogen (shipped), "
-            f"{prov['idempotent_1_linear'] / n:.3f} s with `linear` "
-            f"(Mitogen / linear: {i1 / prov['idempotent_1_linear']:.2f}).\n")
+        n, mit, lin = prov["tasks_idempotent_1"], prov["idempotent_1_mitogen_mean"], prov["idempotent_1_linear"]
+        add(f"\nThe re-run ran {n} tasks (ok + skipped in the recap): {mit / n:.3f} s per task with "
+            f"Mitogen (shipped), {lin / n:.3f} s with `linear`; Mitogen / linear: {mit / lin:.2f} "
+            "(means of the alternating runs). Machine CPU is the last linear run's.\n")
     add(f"\n(converge 2 hosts / 1 host: {c2 / c1:.3f}.) The default Molecule scenario converges two "
         "hosts (Debian 12 and 13), so its converge phase is not the 1-host figure above.\n")
     if "converge_1" in cpu and "converge_4" in cpu:
