@@ -310,7 +310,7 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
         n, mit, lin = prov["tasks_idempotent_1"], prov["idempotent_1_mitogen_mean"], prov["idempotent_1_linear"]
         add(f"\nThe re-run ran {n} tasks (ok + skipped in the recap): {mit / n:.3f} s per task with "
             f"Mitogen (shipped), {lin / n:.3f} s with `linear`; Mitogen / linear: {mit / lin:.2f} "
-            "(means of the alternating runs). Machine CPU is the last linear run's.\n")
+            "(means of the alternating runs). Machine CPU is the last linear run's.")
     add(f"\n(converge 2 hosts / 1 host: {c2 / c1:.3f}.) The default Molecule scenario converges two "
         "hosts (Debian 12 and 13), so its converge phase is not the 1-host figure above.\n")
     if "converge_1" in cpu and "converge_4" in cpu:
