@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"
 
 
 def _read_secret(path: str) -> str:
@@ -31,6 +31,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         MAX_NOTE_LENGTH=2000,
         # Set by the deployment (NOTES_RELEASE) to the release directory's name.
         RELEASE="unreleased",
+        # Set by the deployment (NOTES_STATIC_VERSION) to the release's code digest; else a digest
+        # of the static files (notes.assets).
+        STATIC_VERSION=None,
+        # The form's CSRF token lives in the session cookie: HTTPS only, never read by scripts,
+        # not sent with another site's POST.
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
     )
     app.config.from_prefixed_env("NOTES")
 
@@ -54,9 +62,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # the deployed code directory is read-only.
         os.makedirs(instance, exist_ok=True)
 
-    from . import db, log, views
+    from . import assets, csrf, db, log, views
 
     log.configure(app)
     db.init_app(app)
+    assets.init_app(app)
+    csrf.init_app(app)
     views.register(app)
     return app

@@ -13,6 +13,7 @@ from flask import (
     Response,
     current_app,
     jsonify,
+    redirect,
     render_template,
     request,
     url_for,
@@ -20,6 +21,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException, NotFound
 
 from . import __version__
+from . import csrf
 from .db import get_db
 
 pages = Blueprint("pages", __name__)
@@ -48,11 +50,49 @@ def _latest_notes(limit: int | None = None) -> list[dict[str, Any]]:
     return [_note(row) for row in get_db().execute(sql, params).fetchall()]
 
 
+def _text_error(text: Any) -> str | None:
+    """Why text cannot be a note, or None."""
+    if not isinstance(text, str) or not text.strip():
+        return TEXT_REQUIRED
+    limit = int(current_app.config["MAX_NOTE_LENGTH"])
+    if len(text) > limit:
+        return f"field 'text' must be at most {limit} characters"
+    return None
+
+
+def _insert_note(text: str) -> sqlite3.Row:
+    db = get_db()
+    with db:
+        cur = db.execute("INSERT INTO notes (text) VALUES (?)", (text,))
+    row = db.execute(
+        "SELECT id, text, created FROM notes WHERE id = ?", (cur.lastrowid,)
+    ).fetchone()
+    current_app.logger.info("note %d created", row["id"])
+    return row
+
+
+def _index(error: str | None = None, text: str = "") -> str:
+    return render_template(
+        "index.html", version=__version__, notes=_latest_notes(INDEX_LIMIT), error=error, text=text,
+        limit=int(current_app.config["MAX_NOTE_LENGTH"]),
+    )
+
+
 @pages.get("/")
 def index() -> str:
-    return render_template(
-        "index.html", version=__version__, notes=_latest_notes(INDEX_LIMIT)
-    )
+    return _index()
+
+
+@pages.post("/")
+def add_note() -> Any:
+    """The page's form: a note, then back to the page (303), so a reload posts nothing again."""
+    csrf.check()
+    text = request.form.get("text")
+    error = _text_error(text)
+    if error:
+        return _index(error, text or ""), 400
+    _insert_note(str(text))
+    return redirect(url_for("pages.index"), 303)
 
 
 @pages.get("/livez")
@@ -107,19 +147,10 @@ def create_note() -> tuple[Response, int] | tuple[Response, int, dict[str, str]]
     if not isinstance(payload, dict):
         return _error("request body must be a JSON object", 400)
     text = payload.get("text")
-    if not isinstance(text, str) or not text.strip():
-        return _error(TEXT_REQUIRED, 400)
-    limit = int(current_app.config["MAX_NOTE_LENGTH"])
-    if len(text) > limit:
-        return _error(f"field 'text' must be at most {limit} characters", 400)
-
-    db = get_db()
-    with db:
-        cur = db.execute("INSERT INTO notes (text) VALUES (?)", (text,))
-    row = db.execute(
-        "SELECT id, text, created FROM notes WHERE id = ?", (cur.lastrowid,)
-    ).fetchone()
-    current_app.logger.info("note %d created", row["id"])
+    error = _text_error(text)
+    if error:
+        return _error(error, 400)
+    row = _insert_note(text)
     location = url_for("api.get_note", note_id=row["id"])
     return jsonify(_note(row)), 201, {"Location": location}
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -17,7 +18,7 @@ def test_index_renders_html_and_links_stylesheet(client: FlaskClient) -> None:
     assert resp.mimetype == "text/html"
     body = resp.get_data(as_text=True)
     assert "<title>Notes</title>" in body
-    assert 'href="/static/style.css"' in body
+    assert re.search(r'href="/static/[0-9a-f]{12}/style\.css"', body)
     assert __version__ in body
     assert "&lt;b&gt;shown escaped&lt;/b&gt;" in body
     assert client.get("/static/style.css").status_code == 200
