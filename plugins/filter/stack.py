@@ -251,6 +251,8 @@ def sites(stack_apps: list[dict[str, Any]], hostvars: dict[str, Any], this_host:
                                          limits["uwsgi_port"]),
             "static_url": "/static/",
             "static_root": f"{root}/current/app/{app['static_dir']}" if serves_code else "",
+            # Every kept release's, by code digest (python_app links them).
+            "static_versions_root": f"{root}/static" if serves_code else "",
             "client_max_body_size_mb": limits["max_body_mb"],
             # nginx waits longer than uWSGI's harakiri, so a stuck request is cut by uWSGI first.
             "read_timeout": limits["harakiri"] + 5,

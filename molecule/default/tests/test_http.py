@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from testlib.hosts import planted_static_files
-from testlib.http import curl, curl_command, http
-from testlib.layout import ACME_DIR, APP_USER, SANDBOX_SERVER_NAMES, STYLESHEET, VHOST_ACCESS_LOG
+from testlib.http import curl, curl_command, http, linked_stylesheet
+from testlib.layout import ACME_DIR, APP_USER, CURRENT, SANDBOX_SERVER_NAMES, STYLESHEET, VHOST_ACCESS_LOG
 from testlib.uwsgi import journal, now, settled_vassal_requests, uwsgi_request, vassal_requests
 from testlib.wait import wait_until
 
@@ -20,11 +20,36 @@ MAX_BODY_BYTES = 1024 * 1024
 JSON = ("-H", "Content-Type: application/json")
 
 
-def test_home_page_is_html_linking_the_stylesheet(host):
+def test_home_page_is_html(host):
     response = http(host, "/")
     assert response.status == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert f'href="{STYLESHEET}"' in response.body
+
+
+def test_home_page_links_the_stylesheet_under_the_live_releases_code_digest(host):
+    digest = host.file(CURRENT).linked_to.rsplit("-", 1)[1]
+    assert linked_stylesheet(host) == f"/static/{digest}{STYLESHEET.removeprefix('/static')}"
+
+
+def test_linked_stylesheet_is_the_stylesheet_immutable_for_a_year(host):
+    versioned, plain = http(host, linked_stylesheet(host)), http(host, STYLESHEET)
+    assert versioned.status == 200
+    assert versioned.headers["content-type"].startswith("text/css")
+    assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert versioned.body == plain.body
+
+
+def test_linked_stylesheet_is_served_by_nginx_without_reaching_uwsgi(host):
+    url = linked_stylesheet(host)
+    before = settled_vassal_requests(host)
+    assert http(host, url).status == 200
+    assert settled_vassal_requests(host) == before
+
+
+def test_static_file_of_a_version_the_host_does_not_hold_is_404_and_not_cacheable(host):
+    response = http(host, "/static/0123456789ab/style.css")
+    assert response.status == 404
+    assert "cache-control" not in response.headers
 
 
 def test_stylesheet_is_served(host):

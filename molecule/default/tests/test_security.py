@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from testlib.hosts import planted_static_files
-from testlib.http import http
+from testlib.http import http, linked_stylesheet
 from testlib.layout import STYLESHEET, TLS_CERT, VHOST_ERROR_LOG
 
 SERVER_NAME = "localhost"
@@ -25,6 +25,13 @@ BURST = 20
 @pytest.mark.parametrize("name", sorted(HEADERS))
 def test_security_header_is_on_every_response(host, name, path):
     headers = http(host, path).headers
+    assert HEADERS[name] in headers.get(name, "")
+
+
+@pytest.mark.parametrize("name", sorted(HEADERS))
+def test_security_header_is_on_the_versioned_stylesheet_too(host, name):
+    # Its location adds Cache-Control, so it repeats the server's headers (nginx drops them there).
+    headers = http(host, linked_stylesheet(host)).headers
     assert HEADERS[name] in headers.get(name, "")
 
 

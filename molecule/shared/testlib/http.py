@@ -8,6 +8,7 @@ or the host's trust store where the site's certificate is CA-issued.
 from __future__ import annotations
 
 import base64
+import re
 import shlex
 import uuid
 from typing import Any, NamedTuple
@@ -65,3 +66,11 @@ def s_client(host: Any, *args: str, name: str = "localhost", linger: float = 0) 
     stdin = f"sleep {linger} |" if linger else ""
     end = "" if linger else " </dev/null"
     return host.run(f"{stdin} openssl s_client -connect 127.0.0.1:443 -servername {shlex.quote(name)} {opts}{end}")
+
+
+def linked_stylesheet(host: Any, **where: Any) -> str:
+    """The stylesheet URL the site's page links: /static/<version>/style.css."""
+    page = http(host, "/", **where)
+    match = re.search(r'<link rel="stylesheet" href="([^"]+)"', page.body)
+    assert page.status == 200 and match, f"no stylesheet linked from / ({page.status})"
+    return match.group(1)
