@@ -5,7 +5,6 @@ These run once (no ``host`` fixture): they drive ansible-playbook itself.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest

@@ -14,22 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testlib.app import failing_healthz, failing_import
+from testlib.app import deploy, failing_healthz, failing_import
 from testlib.apps import COUNTER, watched
 from testlib.http import curl, curl_command, http
 from testlib.layout import APP, CURRENT, RELEASES_DIR, VHOST_ERROR_LOG, VHOST_FILE
 from testlib.load import load
-from testlib.run import PROJECT, SCENARIO, PlaybookRun, run_playbook
+from testlib.run import PROJECT, run_playbook
 from testlib.uwsgi import journal, now, vassal_stats
 from testlib.wait import wait_until
 
 NOTES_WRITTEN: list[str] = []
 ROLLBACK = PROJECT / "playbooks" / "rollback.yml"
-
-
-def deploy(src: Path, *args: str) -> PlaybookRun:
-    """The scenario's converge with notes' code from src (host_vars: releases_notes_src)."""
-    return run_playbook(SCENARIO / "converge.yml", "-e", f"releases_notes_src={src}", *args)
 
 
 def healthz(host: Any) -> dict[str, Any]:

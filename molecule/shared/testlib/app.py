@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from testlib.run import PROJECT
+from testlib.run import PROJECT, SCENARIO, PlaybookRun, run_playbook
 
 PACKAGE = "notes"
 
@@ -21,6 +21,11 @@ def app_variant(dest: Path, version: str, change: Callable[[Path], None] | None 
     if change:
         change(dest / PACKAGE)
     return dest
+
+
+def deploy(src: Path, *args: str) -> PlaybookRun:
+    """The scenario's converge with notes' code from src (the releases scenario's releases_notes_src)."""
+    return run_playbook(SCENARIO / "converge.yml", "-e", f"releases_notes_src={src}", *args)
 
 
 def failing_healthz(package: Path) -> None:
