@@ -262,6 +262,23 @@ def sites(stack_apps: list[dict[str, Any]], hostvars: dict[str, Any], this_host:
     return out
 
 
+def maintenance(stack_apps: list[dict[str, Any]], switch: Any = None, app: Any = None) -> dict[str, bool]:
+    """nginx_vhost_maintenance from -e maintenance=on|off and -e maintenance_app=NAME: every present
+    app's site (or that one app's) switched so; {} without maintenance (sites stay as they are)."""
+    names = [a["name"] for a in stack_apps if a["state"] == "present"]
+    if app is not None and app not in names:
+        _fail("maintenance_app", f"{app!r} must name one of the apps deployed here: {', '.join(names)}")
+    if switch is None:
+        if app is not None:
+            _fail("maintenance", "must be given (on or off) with maintenance_app")
+        return {}
+    value = {"on": True, "off": False, True: True, False: False}.get(
+        switch.lower() if isinstance(switch, str) else switch)
+    if value is None:
+        _fail("maintenance", f"{switch!r} must be on or off")
+    return {name: value for name in names if app is None or name == app}
+
+
 class FilterModule:
     """flask_deploy.stack filters."""
 
@@ -271,6 +288,7 @@ class FilterModule:
             "app_env": app_env,
             "apps": apps,
             "loop_items": loop_items,
+            "maintenance": maintenance,
             "sites": sites,
             "uwsgi_upstreams": uwsgi_upstreams,
             "web_hosts_of": web_hosts_of,

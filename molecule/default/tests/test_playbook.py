@@ -110,6 +110,9 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
          "flask_apps", "notes and shop both use uwsgi_port 3031"),
         ('{"flask_apps": [{"name": "notes", "server_names": ["localhost"]}], "python_app_src_dir": "/srv"}',
          "python_app_src_dir", "would apply to every app"),
+        ('{"maintenance": "maybe"}', "maintenance", "must be on or off"),
+        ('{"maintenance": "on", "maintenance_app": "shop"}', "maintenance_app", "must name one of the apps deployed here"),
+        ('{"metrics_address": "every-address"}', "metrics_address", "must be an IP address or empty"),
     ],
     ids=[
         "processes-not-int",
@@ -131,6 +134,9 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         "apps-acme-not-bool",
         "apps-same-port",
         "apps-with-an-inventory-wide-app-option",
+        "maintenance-not-on-or-off",
+        "maintenance-of-an-unknown-app",
+        "metrics-address-not-an-address",
     ],
 )
 def test_bad_value_fails_before_any_host_changes_naming_the_variable(

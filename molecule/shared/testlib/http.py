@@ -23,9 +23,10 @@ class Response(NamedTuple):
 
 
 def curl_command(path: str, *args: str, name: str = "localhost", scheme: str = "https", cert: str = CLIENT_CA,
-                 max_time: int = 20) -> str:
+                 max_time: int = 20, connect: str = "127.0.0.1") -> str:
+    """curl to the site name at connect: the host's loopback, or another of its addresses."""
     port = 443 if scheme == "https" else 80
-    options = ["--resolve", f"{name}:{port}:127.0.0.1", "--cacert", cert, "--max-time", str(max_time), *args]
+    options = ["--resolve", f"{name}:{port}:{connect}", "--cacert", cert, "--max-time", str(max_time), *args]
     return "curl -sS " + " ".join(shlex.quote(a) for a in options) + " " + shlex.quote(f"{scheme}://{name}{path}")
 
 

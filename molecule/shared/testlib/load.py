@@ -24,12 +24,15 @@ def install_loadgen(host: Any) -> str:
 
 @contextmanager
 def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: int = 4,
-         scheme: str = "https") -> Iterator[dict[str, Any]]:
-    """Continuous load while the block runs, to the site name at 127.0.0.1; the summary fills the dict."""
+         scheme: str = "https", connect: str = "127.0.0.1", accept: tuple[int, ...] = ()) -> Iterator[dict[str, Any]]:
+    """Continuous load while the block runs, to the site name at connect (the host's loopback, or
+    another of its addresses); statuses in accept count as answers, as 2xx do. The summary fills
+    the dict."""
     install_loadgen(host)
     tag = f"/tmp/load-{time.monotonic_ns()}"
     started = host.run(
-        f"setsid nohup {LOADGEN} --scheme {scheme} --host {name} --connect 127.0.0.1 --path '{path}' "
+        f"setsid nohup {LOADGEN} --scheme {scheme} --host {name} --connect {connect} --path '{path}' "
+        f"{''.join(f'--accept {status} ' for status in accept)}"
         f"--threads {threads} --stop-file {tag}.stop --out {tag}.json --max-seconds 600 "
         f">{tag}.log 2>&1 < /dev/null & sleep 1"
     )

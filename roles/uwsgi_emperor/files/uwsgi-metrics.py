@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""Prometheus metrics of every uWSGI vassal on the host, read from their stats sockets.
+
+systemd accepts each connection (uwsgi-metrics.socket, Accept=yes) and runs this once per
+connection with the connection as stdin and stdout: it reads one HTTP request, answers GET
+/metrics in Prometheus' text format (anything else gets 404) and exits. The vassal's name is the
+stats socket's directory (<socket dir>/<app>/stats.sock).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import socket
+import sys
+
+METRICS = {
+    "uwsgi_up": ("gauge", "1 if the vassal's stats socket answered."),
+    "uwsgi_workers": ("gauge", "Workers of the vassal by state (idle, busy, ...)."),
+    "uwsgi_listen_queue": ("gauge", "Connections waiting in the vassal's listen queue."),
+    "uwsgi_listen_queue_errors_total": ("counter", "Connections refused because the listen queue was full."),
+    "uwsgi_requests_total": ("counter", "Requests the vassal's workers served."),
+    "uwsgi_exceptions_total": ("counter", "Exceptions the vassal's workers raised."),
+    "uwsgi_harakiri_total": ("counter", "Requests cut by harakiri."),
+    "uwsgi_worker_respawns_total": ("counter", "Times the vassal's workers were started again (not counting the first)."),
+}
+
+
+def read_stats(path: str) -> dict:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(2)
+        conn.connect(path)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return json.loads(b"".join(chunks))
+
+
+def samples(pattern: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {name: [] for name in METRICS}
+    for path in sorted(glob.glob(pattern)):
+        app = os.path.basename(os.path.dirname(path)).replace("\\", "").replace('"', "")
+        label = f'app="{app}"'
+        try:
+            stats = read_stats(path)
+        except (OSError, ValueError):
+            out["uwsgi_up"].append(f"uwsgi_up{{{label}}} 0")
+            continue
+        workers = stats.get("workers", [])
+        out["uwsgi_up"].append(f"uwsgi_up{{{label}}} 1")
+        states: dict[str, int] = {"idle": 0, "busy": 0}
+        for worker in workers:
+            state = str(worker.get("status", "unknown"))
+            states[state] = states.get(state, 0) + 1
+        for state, count in sorted(states.items()):
+            out["uwsgi_workers"].append(f'uwsgi_workers{{{label},state="{state}"}} {count}')
+        out["uwsgi_listen_queue"].append(f"uwsgi_listen_queue{{{label}}} {stats.get('listen_queue', 0)}")
+        out["uwsgi_listen_queue_errors_total"].append(
+            f"uwsgi_listen_queue_errors_total{{{label}}} {stats.get('listen_queue_errors', 0)}")
+        for name, key in (("uwsgi_requests_total", "requests"), ("uwsgi_exceptions_total", "exceptions"),
+                          ("uwsgi_harakiri_total", "harakiri_count")):
+            out[name].append(f"{name}{{{label}}} {sum(int(w.get(key, 0)) for w in workers)}")
+        respawns = sum(max(int(w.get("respawn_count", 1)) - 1, 0) for w in workers)
+        out["uwsgi_worker_respawns_total"].append(f"uwsgi_worker_respawns_total{{{label}}} {respawns}")
+    return out
+
+
+def exposition(pattern: str) -> str:
+    lines = []
+    for name, values in samples(pattern).items():
+        kind, text = METRICS[name]
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *values]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    pattern = sys.argv[1]
+    request_line = sys.stdin.buffer.readline(8192).decode("latin-1")
+    while sys.stdin.buffer.readline(8192) not in (b"\r\n", b"\n", b""):
+        pass  # headers: nothing in them changes the answer
+    method, path = (request_line.split() + ["", ""])[:2]
+    if method == "GET" and path.split("?")[0] == "/metrics":
+        status, body, kind = "200 OK", exposition(pattern), "text/plain; version=0.0.4; charset=utf-8"
+    else:
+        status, body, kind = "404 Not Found", "Not found: the metrics are at /metrics\n", "text/plain; charset=utf-8"
+    data = body.encode()
+    sys.stdout.buffer.write(
+        f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+        + data)
+    sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    main()
