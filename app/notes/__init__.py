@@ -41,6 +41,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.config.from_prefixed_env("NOTES")
+    # A digest of hex digits is a string, never the number JSON would make of 123456789012 or 1e5.
+    if "NOTES_STATIC_VERSION" in os.environ:
+        app.config["STATIC_VERSION"] = os.environ["NOTES_STATIC_VERSION"]
 
     secret_key_file = app.config.get("SECRET_KEY_FILE")
     if secret_key_file and not app.config.get("SECRET_KEY"):

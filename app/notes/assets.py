@@ -10,13 +10,13 @@ release find theirs. The plain /static/<file> still answers, without the long li
 from __future__ import annotations
 
 import hashlib
-import os
+import re
 from pathlib import Path
 
 from flask import Flask, Response, current_app, send_from_directory, url_for
-from werkzeug.exceptions import NotFound
 
 ONE_YEAR = 365 * 24 * 3600
+VERSION = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def content_version(folder: str) -> str:
@@ -31,7 +31,8 @@ def content_version(folder: str) -> str:
 
 def asset(version: str, filename: str) -> Response:
     if version != current_app.config["STATIC_VERSION"]:
-        raise NotFound()
+        # Not a version: a file in a subdirectory of the static folder, served as /static/ does.
+        return current_app.send_static_file(f"{version}/{filename}")
     response = send_from_directory(str(current_app.static_folder), filename, max_age=ONE_YEAR)
     response.cache_control.public = True
     response.cache_control.immutable = True
@@ -45,8 +46,8 @@ def asset_url(filename: str) -> str:
 def init_app(app: Flask) -> None:
     if not app.config.get("STATIC_VERSION"):
         app.config["STATIC_VERSION"] = content_version(str(app.static_folder))
-    version = str(app.config["STATIC_VERSION"])
-    if not version or "/" in version or version != os.path.basename(version):
-        raise RuntimeError(f"STATIC_VERSION ({version!r}) must be one path segment")
+    version = app.config["STATIC_VERSION"]
+    if not isinstance(version, str) or not VERSION.match(version):
+        raise RuntimeError(f"STATIC_VERSION ({version!r}) must be 1 to 64 of a-z, A-Z, 0-9, '.', '_' and '-'")
     app.add_url_rule(f"{app.static_url_path}/<version>/<path:filename>", endpoint="asset", view_func=asset)
     app.jinja_env.globals["asset_url"] = asset_url

@@ -25,7 +25,8 @@ def token() -> str:
 def check() -> None:
     expected = session.get(FIELD)
     sent = request.form.get(FIELD, "")
-    if not expected or not hmac.compare_digest(str(expected), sent):
+    # Bytes: compare_digest refuses str that is not ASCII, and anyone may send any token.
+    if not expected or not hmac.compare_digest(str(expected).encode(), sent.encode()):
         raise CSRFError()
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -50,3 +52,31 @@ def test_version_changes_with_any_static_file(tmp_path: Path) -> None:
     before = content_version(str(tmp_path))
     (tmp_path / "style.css").write_text("a { color: red }")
     assert content_version(str(tmp_path)) != before
+
+
+@pytest.mark.parametrize("digest", ["123456789012", "1234e5678901", "0e1234567890"])
+def test_a_digest_from_the_environment_stays_a_string_even_if_it_reads_as_a_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digest: str) -> None:
+    monkeypatch.setenv("NOTES_STATIC_VERSION", digest)
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": str(tmp_path / "n.sqlite3")})
+    client = app.test_client()
+    assert stylesheet_url(client) == f"/static/{digest}/style.css"
+    assert client.get(f"/static/{digest}/style.css").status_code == 200
+
+
+def test_a_file_in_a_static_subdirectory_is_still_served_at_its_plain_url(tmp_path: Path) -> None:
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": str(tmp_path / "n.sqlite3")})
+    folder = Path(str(app.static_folder)) / "img"
+    folder.mkdir()
+    try:
+        (folder / "dot.svg").write_text("<svg/>")
+        assert app.test_client().get("/static/img/dot.svg").status_code == 200
+    finally:
+        (folder / "dot.svg").unlink()
+        folder.rmdir()
+
+
+def test_a_version_that_is_not_one_path_segment_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="STATIC_VERSION"):
+        create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": str(tmp_path / "n.sqlite3"),
+                    "STATIC_VERSION": "a/b"})

@@ -33,6 +33,11 @@ def test_post_with_another_sessions_token_is_refused(client: FlaskClient, app) -
     assert client.post("/", data={"text": "forged", "csrf_token": stolen}).status_code == 400
 
 
+def test_post_with_a_token_that_is_not_ascii_is_refused_not_an_error(client: FlaskClient) -> None:
+    form_token(client)
+    assert client.post("/", data={"text": "forged", "csrf_token": "é" * 43}).status_code == 400
+
+
 def test_post_without_a_session_is_refused(client: FlaskClient) -> None:
     assert client.post("/", data={"text": "forged", "csrf_token": "x" * 43}).status_code == 400
 

@@ -13,9 +13,10 @@ from testlib.hosts import address
 from testlib.http import curl_command
 from testlib.layout import RELEASES_DIR, UWSGI_PORT, VHOST_FILE
 from testlib.load import load
-from testlib.run import SCENARIO, run_playbook
+from testlib.run import PROJECT, SCENARIO, run_playbook
 
 ADD_APP3 = SCENARIO / "tests" / "add-app3.yml"
+MAINTENANCE = PROJECT / "playbooks" / "maintenance.yml"
 
 
 def names(*hosts: Any) -> set[str]:
@@ -55,6 +56,21 @@ def test_app_uwsgi_port_is_never_bound_to_every_address(apps) -> None:
     listening = apps[0].socket.get_listening_sockets()
     assert f"tcp://{address(apps[0])}:{UWSGI_PORT}" in listening
     assert f"tcp://0.0.0.0:{UWSGI_PORT}" not in listening
+
+
+def test_maintenance_switches_a_web_host_whose_apps_are_on_other_hosts(web) -> None:
+    def status(connect: str) -> str:
+        return web.check_output(curl_command("/", "-o", "/dev/null", "-w", "%{http_code}", connect=connect))
+
+    try:
+        on = run_playbook(MAINTENANCE, "-e", "maintenance=on")
+        assert on.rc == 0, on
+        assert status(address(web)) == "503"  # the web host's own network address: not loopback
+        assert status("127.0.0.1") == "200"
+    finally:
+        off = run_playbook(MAINTENANCE, "-e", "maintenance=off")
+    assert off.rc == 0, off
+    assert status(address(web)) == "200"
 
 
 def test_failed_batch_stops_the_rolling_deploy_leaving_later_batches_untouched(web, apps, broken_app) -> None:

@@ -29,11 +29,14 @@ def seen(host: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     # Static files: no rate limit, so every answer is the switch's.
     with load(host, STYLESHEET, connect=public, accept=(503,)) as summary:
-        out["on"] = switch(host, "on")
-        out["public"] = http(host, "/", connect=public)
-        out["public_api"] = http(host, "/api/notes", connect=public)
-        out["loopback_healthz"] = http(host, "/healthz")
-        out["off"] = switch(host, "off")
+        try:
+            out["on"] = switch(host, "on")
+            out["public"] = http(host, "/", connect=public)
+            out["public_post"] = http(host, "/api/notes", "-XPOST", "-H", "Content-Type: application/json",
+                                      "-d", '{"text": "sent during maintenance"}', connect=public)
+            out["loopback_healthz"] = http(host, "/healthz")
+        finally:
+            out["off"] = switch(host, "off")
         out["public_after"] = http(host, "/", connect=public)
     out["load"] = summary
     return out
@@ -59,8 +62,10 @@ def test_maintenance_page_is_never_cached_and_keeps_the_security_headers(seen: d
     assert headers["x-content-type-options"] == "nosniff"
 
 
-def test_public_api_gets_503_too(seen: dict[str, Any]) -> None:
-    assert seen["public_api"].status == 503
+def test_public_post_gets_503_and_the_page_too_and_reaches_no_app(seen: dict[str, Any]) -> None:
+    assert seen["public_post"].status == 503
+    assert "<title>Down for maintenance</title>" in seen["public_post"].body
+    assert "sent during maintenance" not in seen["public_after"].body
 
 
 def test_loopback_healthz_still_reaches_the_app(seen: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from testlib.app import deploy
 from testlib.browser import Browser, chromium
+from testlib.wait import wait_until
 
 ACCENT = "rgb(9, 105, 218)"  # app/notes/static/style.css: --accent, the colour of h1
 NEW_ACCENT = "rgb(130, 80, 223)"
@@ -52,8 +53,8 @@ def test_note_submitted_with_the_form_appears_on_the_page(browser: Browser) -> N
     browser.open("/")
     browser.find("textarea[name=text]").send_keys(text)
     browser.find(".add button[type=submit]").click()
+    wait_until(lambda: text in browser.texts(".notes li p"), 10)
     assert browser.driver.current_url == browser.origin + "/"
-    assert text in browser.texts(".notes li p")
     assert browser.console() == []
 
 
@@ -63,7 +64,7 @@ def test_form_post_without_its_csrf_token_is_refused_and_adds_nothing(browser: B
     browser.driver.execute_script("document.querySelector('input[name=csrf_token]').remove()")
     browser.find("textarea[name=text]").send_keys(text)
     browser.find(".add button[type=submit]").click()
-    assert "400 Bad Request" in browser.driver.title
+    wait_until(lambda: "400 Bad Request" in browser.driver.title, 10)
     assert "CSRF token" in browser.find("body").text
     browser.open("/")
     assert text not in browser.texts(".notes li p")

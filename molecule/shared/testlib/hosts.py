@@ -24,8 +24,8 @@ def address(host: Any) -> str:
 
 def static_root(host: Any) -> str:
     """The directory nginx serves the site's static files from, as its vhost says."""
-    # The plain location's alias: the versioned one's names variables ($version/$file).
-    alias = host.check_output(f"sed -n 's/^ *alias \\([^$]*\\);$/\\1/p' {VHOST_FILE}")
+    # The alias of the plain location /static/ (the versioned one and the maintenance page have theirs).
+    alias = host.check_output(f"sed -n '/^ *location \\/static\\/ {{/,/}}/s/^ *alias \\(.*\\);$/\\1/p' {VHOST_FILE}")
     assert alias, f"no alias in {VHOST_FILE}"
     return alias.rstrip("/")
 

@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import socket
+import stat
 import sys
 
 METRICS = {
@@ -37,32 +38,47 @@ def read_stats(path: str) -> dict:
     return json.loads(b"".join(chunks))
 
 
+def label(value: str) -> str:
+    """A label value as Prometheus' text format quotes it."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def app_samples(app: str, stats: dict) -> dict[str, list[str]]:
+    """One vassal's samples; raises ValueError (or TypeError) on stats it cannot read."""
+    out: dict[str, list[str]] = {name: [] for name in METRICS}
+    workers = stats["workers"]
+    states: dict[str, int] = {"idle": 0, "busy": 0}
+    for worker in workers:
+        state = str(worker.get("status", "unknown"))
+        states[state] = states.get(state, 0) + 1
+    a = f'app="{label(app)}"'
+    out["uwsgi_up"].append(f"uwsgi_up{{{a}}} 1")
+    for state, count in sorted(states.items()):
+        out["uwsgi_workers"].append(f'uwsgi_workers{{{a},state="{label(state)}"}} {count}')
+    out["uwsgi_listen_queue"].append(f"uwsgi_listen_queue{{{a}}} {int(stats.get('listen_queue', 0))}")
+    out["uwsgi_listen_queue_errors_total"].append(
+        f"uwsgi_listen_queue_errors_total{{{a}}} {int(stats.get('listen_queue_errors', 0))}")
+    for name, key in (("uwsgi_requests_total", "requests"), ("uwsgi_exceptions_total", "exceptions"),
+                      ("uwsgi_harakiri_total", "harakiri_count")):
+        out[name].append(f"{name}{{{a}}} {sum(int(w.get(key, 0)) for w in workers)}")
+    respawns = sum(max(int(w.get("respawn_count", 1)) - 1, 0) for w in workers)
+    out["uwsgi_worker_respawns_total"].append(f"uwsgi_worker_respawns_total{{{a}}} {respawns}")
+    return out
+
+
 def samples(pattern: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {name: [] for name in METRICS}
     for path in sorted(glob.glob(pattern)):
-        app = os.path.basename(os.path.dirname(path)).replace("\\", "").replace('"', "")
-        label = f'app="{app}"'
+        app = os.path.basename(os.path.dirname(path))
         try:
-            stats = read_stats(path)
-        except (OSError, ValueError):
-            out["uwsgi_up"].append(f"uwsgi_up{{{label}}} 0")
-            continue
-        workers = stats.get("workers", [])
-        out["uwsgi_up"].append(f"uwsgi_up{{{label}}} 1")
-        states: dict[str, int] = {"idle": 0, "busy": 0}
-        for worker in workers:
-            state = str(worker.get("status", "unknown"))
-            states[state] = states.get(state, 0) + 1
-        for state, count in sorted(states.items()):
-            out["uwsgi_workers"].append(f'uwsgi_workers{{{label},state="{state}"}} {count}')
-        out["uwsgi_listen_queue"].append(f"uwsgi_listen_queue{{{label}}} {stats.get('listen_queue', 0)}")
-        out["uwsgi_listen_queue_errors_total"].append(
-            f"uwsgi_listen_queue_errors_total{{{label}}} {stats.get('listen_queue_errors', 0)}")
-        for name, key in (("uwsgi_requests_total", "requests"), ("uwsgi_exceptions_total", "exceptions"),
-                          ("uwsgi_harakiri_total", "harakiri_count")):
-            out[name].append(f"{name}{{{label}}} {sum(int(w.get(key, 0)) for w in workers)}")
-        respawns = sum(max(int(w.get("respawn_count", 1)) - 1, 0) for w in workers)
-        out["uwsgi_worker_respawns_total"].append(f"uwsgi_worker_respawns_total{{{label}}} {respawns}")
+            if not stat.S_ISSOCK(os.lstat(path).st_mode):
+                raise ValueError(f"{path} is not a socket")
+            one = app_samples(app, read_stats(path))
+        except (OSError, ValueError, TypeError, KeyError):
+            one = {name: [] for name in METRICS}
+            one["uwsgi_up"].append(f'uwsgi_up{{app="{label(app)}"}} 0')
+        for name, lines in one.items():
+            out[name] += lines
     return out
 
 
