@@ -1,7 +1,8 @@
 """Prometheus metrics (host_vars: metrics_address, metrics_allowed_sources): nginx's through
 Debian's prometheus-nginx-exporter, the vassals' through the emperor's socket-activated reader,
 each on the host's own address only, their counters moving with traffic, open to the allowed
-sources: notes-debian13 may scrape notes-debian12, notes-debian12 may not scrape notes-debian13."""
+sources: notes-debian13 (on notes-debian12's allowed network) may scrape notes-debian12,
+notes-debian12 may not scrape notes-debian13 (which allows none)."""
 
 from __future__ import annotations
 
