@@ -13,10 +13,9 @@ from testlib.hosts import address
 from testlib.http import curl_command
 from testlib.layout import RELEASES_DIR, UWSGI_PORT, VHOST_FILE
 from testlib.load import load
-from testlib.run import PROJECT, SCENARIO, run_playbook
+from testlib.run import SCENARIO, run_playbook, switch_maintenance
 
 ADD_APP3 = SCENARIO / "tests" / "add-app3.yml"
-MAINTENANCE = PROJECT / "playbooks" / "maintenance.yml"
 
 
 def names(*hosts: Any) -> set[str]:
@@ -63,12 +62,12 @@ def test_maintenance_switches_a_web_host_whose_apps_are_on_other_hosts(web) -> N
         return web.check_output(curl_command("/", "-o", "/dev/null", "-w", "%{http_code}", connect=connect))
 
     try:
-        on = run_playbook(MAINTENANCE, "-e", "maintenance=on")
+        on = switch_maintenance("on")
         assert on.rc == 0, on
         assert status(address(web)) == "503"  # the web host's own network address: not loopback
         assert status("127.0.0.1") == "200"
     finally:
-        off = run_playbook(MAINTENANCE, "-e", "maintenance=off")
+        off = switch_maintenance("off")
     assert off.rc == 0, off
     assert status(address(web)) == "200"
 

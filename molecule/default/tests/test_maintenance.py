@@ -11,14 +11,13 @@ from testlib.hosts import address
 from testlib.http import http
 from testlib.layout import STYLESHEET
 from testlib.load import load
-from testlib.run import PROJECT, PlaybookRun, run_playbook
+from testlib.run import PlaybookRun, switch_maintenance
 
-MAINTENANCE = PROJECT / "playbooks" / "maintenance.yml"
 RETRY_AFTER = "300"  # nginx_vhost_maintenance_retry_after's default
 
 
 def switch(host: Any, state: str) -> PlaybookRun:
-    return run_playbook(MAINTENANCE, "-e", f"maintenance={state}", "--limit", host.backend.hostname)
+    return switch_maintenance(state, "--limit", host.backend.hostname)
 
 
 @pytest.fixture(scope="module")

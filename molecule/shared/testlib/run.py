@@ -72,3 +72,8 @@ def run_playbook(playbook: Path, *args: str, inventories: tuple[Path, ...] = (),
     except ValueError:
         report = {"unparsed_stdout": proc.stdout}
     return PlaybookRun(proc.returncode, report, proc.stderr)
+
+
+def switch_maintenance(state: str, *args: str) -> PlaybookRun:
+    """playbooks/maintenance.yml -e maintenance=state (on or off), for every web host unless args limit it."""
+    return run_playbook(PROJECT / "playbooks" / "maintenance.yml", "-e", f"maintenance={state}", *args)
