@@ -9,10 +9,15 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 host=$1 apps_host=$2 out=$3
+metrics_address=${METRICS_ADDRESS:-}
 duration=${BENCH_DURATION:-10} reps=${BENCH_REPS:-5}
 conns=${BENCH_CONNECTIONS:-64} threads=${BENCH_THREADS:-2}
 
-# name|url|connections|errors allowed (only the backlog stress pair: its errors are the figure)|host
+# name|url|connections|errors allowed (only the backlog stress pair: its errors are the figure)|host|flags
+# flags (comma-separated): br = the client accepts compressed bodies (Accept-Encoding: br, gzip);
+# scrape = both metrics endpoints are scraped every second meanwhile (METRICS_ADDRESS, the host's
+# address; Prometheus' default is every 15 s); probe = right after the load ends, five requests
+# one after another, each one's time recorded (how soon the stack serves normally again).
 # A case with several URLs loads them at once, one wrk each with its share of the connections
 # and threads; its requests are the sum.
 # Every nginx case is HTTPS as shipped: the name localhost (SNI and Host; it resolves to
@@ -35,8 +40,13 @@ cases=(
   "var-uwsgi-request-log|https://localhost:8095/livez|$conns|no"
   "var-nginx-access-log-off|https://localhost:8096/livez|$conns|no"
   "var-nginx-1-worker|https://localhost:8097/livez|$conns|no"
-  "stress-stack|https://localhost:443/livez|$((conns * 4))|yes"
-  "stress-listen-100|https://localhost:8094/livez|$((conns * 4))|yes"
+  "var-nginx-unbuffered|https://localhost:8099/livez|$conns|no"
+  "ops-livez|https://localhost:443/livez|$conns|no||br,scrape"
+  "before-ops-livez|https://localhost:8098/livez|$conns|no||br"
+  "ops-page|https://localhost:443/|$conns|no||br,scrape"
+  "before-ops-page|https://localhost:8098/|$conns|no||br"
+  "stress-stack|https://localhost:443/livez|$((conns * 4))|yes||probe"
+  "stress-listen-100|https://localhost:8094/livez|$((conns * 4))|yes||probe"
   "apps2-one-loaded|https://localhost:443/livez|$conns|no|$apps_host"
   "apps2-both-loaded|https://localhost:443/livez https://second.localhost:443/livez|$conns|no|$apps_host"
 )
@@ -50,7 +60,7 @@ cert_of() {
   [ "${h%.localhost}" != "$h" ] && echo "/etc/nginx/tls/${h%.localhost}.crt" || echo /etc/nginx/tls/notes.crt
 }
 for spec in "${cases[@]}"; do
-  IFS='|' read -r _ urls _ _ on <<<"$spec"
+  IFS='|' read -r _ urls _ _ on _ <<<"$spec"
   for url in $urls; do
     code=""
     for _ in $(seq 20); do
@@ -64,47 +74,83 @@ for spec in "${cases[@]}"; do
 done
 log "every endpoint answers 200"
 
+# run_case HOST CONNECTIONS THREADS DURATION FLAGS URL...: one wrk per URL at once, each with its
+# share of the connections and threads; sets RAW (their reports), CPU0/CPU1 (the host's CPU
+# before and after: bench/cpu_snapshot.py) and PROBE (the probe's timings, if asked for).
+run_case() {
+  local on=$1 c=$2 t=$3 d=$4 flags=$5 runs i failed=0 pids=() hdr=() scraper="" cid; shift 5
+  local n=$#
+  [[ ",$flags," == *,br,* ]] && hdr=(-H "Accept-Encoding: br, gzip")
+  cid=$(docker inspect -f '{{.Id}}' "$on")
+  runs=$(mktemp -d "$BENCH_TMP/wrk.XXXXXX")
+  if [[ ",$flags," == *,scrape,* ]]; then
+    [ -n "$metrics_address" ] || die "a scraped case needs METRICS_ADDRESS"
+    # Every second: nginx's exporter and the vassals' reader, each answer checked (200, metrics in it).
+    docker exec "$on" timeout "$d" sh -c "n=0; while :; do
+        curl -sf http://$metrics_address:9113/metrics | grep -q '^nginx_http_requests_total ' || { echo SCRAPE_FAILED nginx; exit 1; }
+        curl -sf http://$metrics_address:9117/metrics | grep -q '^uwsgi_requests_total{' || { echo SCRAPE_FAILED uwsgi; exit 1; }
+        n=\$((n + 1)); echo SCRAPES \$n; sleep 1; done" >"$runs/scrape" 2>&1 &
+    scraper=$!
+  fi
+  CPU0=$(python3 "$BENCH_DIR/cpu_snapshot.py" "$cid")
+  for ((i = 1; i <= n; i++)); do
+    docker exec "$on" timeout $((d + 30)) wrk -t"$((t / n))" -c"$((c / n))" -d"${d}s" --timeout 5s --latency \
+      "${hdr[@]}" -s /tmp/bench/wrk-report.lua "${!i}" >"$runs/$i" 2>&1 &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  PROBE=""
+  if [[ ",$flags," == *,probe,* ]]; then
+    # Started as soon as the load has ended: five requests in a row on one connection.
+    PROBE=$(docker exec "$on" curl -s -o /dev/null -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
+      --max-time 10 --cacert "$(cert_of "$1")" -w '%{http_code} %{time_total}\n' "$1" "$1" "$1" "$1" "$1" \
+      | paste -sd' ' -) || die "the probe after the load got no answer: $PROBE"
+  fi
+  CPU1=$(python3 "$BENCH_DIR/cpu_snapshot.py" "$cid")
+  if [ -n "$scraper" ]; then
+    wait "$scraper" || true   # ended by its timeout
+    ! grep -q SCRAPE_FAILED "$runs/scrape" || die "a scrape failed: $(cat "$runs/scrape")"
+    grep -q '^SCRAPES ' "$runs/scrape" || die "no scrape completed: $(cat "$runs/scrape")"
+  fi
+  RAW=$(cat "$runs"/[0-9]*); rm -rf "$runs"
+  [ "$failed" = 0 ] || die "wrk failed: $RAW"
+  [ "$(grep -c '^BENCH_JSON ' <<<"$RAW")" = "$n" ] || die "not every wrk reported: $RAW"
+}
+
+# record NAME ROUND CONNECTIONS DURATION ERRORS_ALLOWED: appends the run that run_case took to OUT.
+record() {
+  python3 "$BENCH_DIR/record_run.py" "$@" "$(sed -n 's/^BENCH_JSON //p' <<<"$RAW" | paste -sd'|' -)" \
+    "$CPU0" "$CPU1" "$PROBE" >>"$out"
+}
+
 # A new order every round (seeded by the round, so a rerun repeats it): a case never always
 # follows the same neighbour, whose leftovers (TIME_WAIT sockets, a busy emperor) it would inherit.
 for rep in $(seq "$reps"); do
   mapfile -t order < <(printf '%s\n' "${cases[@]}" | shuf --random-source=<(yes "bench round $rep"))
   for spec in "${order[@]}"; do
-    IFS='|' read -r name urls c allow on <<<"$spec"
+    IFS='|' read -r name urls c allow on flags <<<"$spec"
     read -ra targets <<<"$urls"
     n=${#targets[@]}
     # Each URL gets an equal share of the connections and threads (the same load in total).
     (( c % n == 0 && threads % n == 0 && c / n >= threads / n )) \
       || die "$name: $c connections and $threads threads do not split evenly over $n URLs"
-    log "wrk round $rep/$reps: $name (-t$((threads / n)) -c$((c / n)) -d${duration}s each: $urls)"
-    runs=$(mktemp -d "$BENCH_TMP/wrk.XXXXXX")
-    pids=()
-    for i in "${!targets[@]}"; do
-      docker exec "${on:-$host}" timeout $((duration + 30)) wrk -t"$((threads / n))" -c"$((c / n))" \
-        -d"${duration}s" --timeout 5s --latency -s /tmp/bench/wrk-report.lua "${targets[$i]}" >"$runs/$i" 2>&1 &
-      pids+=($!)
-    done
-    failed=0
-    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-    raw=$(cat "$runs"/*); rm -rf "$runs"
-    [ "$failed" = 0 ] || die "wrk failed on $name: $raw"
-    json=$(sed -n 's/^BENCH_JSON //p' <<<"$raw" | paste -sd'|' -)
-    [ "$(grep -c '^BENCH_JSON ' <<<"$raw")" = "$n" ] || die "$name: not every wrk reported: $raw"
-    python3 - "$name" "$rep" "$c" "$duration" "$allow" "$json" >>"$out" <<'PY'
-import json, sys
-name, rep, conns, duration, allow, raw = sys.argv[1:]
-parts = [json.loads(p) for p in raw.split("|")]
-# Several wrk at once: requests and errors add up; the slower percentile of the parts is kept.
-run = {k: sum(p[k] for p in parts) for k in ("requests", "connect", "read", "write", "status", "timeout")}
-run.update({k: max(p[k] for p in parts) for k in ("duration_us", "p50_us", "p99_us")})
-run["parts_rps"] = [p["requests"] / (p["duration_us"] / 1e6) for p in parts]
-errors = sum(run[k] for k in ("connect", "read", "write", "status", "timeout"))
-if run["requests"] <= 0:
-    sys.exit(f"{name}: no request completed")
-if errors and allow != "yes":
-    sys.exit(f"{name}: {errors} errors (non-2xx/3xx or socket errors): {raw}")
-run.update(case=name, rep=int(rep), connections=int(conns), duration_s=int(duration),
-           errors=errors, rps=sum(run["parts_rps"]))
-print(json.dumps(run))
-PY
+    log "wrk round $rep/$reps: $name (-t$((threads / n)) -c$((c / n)) -d${duration}s each: $urls${flags:+; $flags})"
+    run_case "${on:-$host}" "$c" "$threads" "$duration" "$flags" "${targets[@]}"
+    record "$name" "$rep" "$c" "$duration" "$allow"
+  done
+done
+
+# Saturation: the stack's req/s as the connections grow, two rounds (in opposite orders), shorter
+# runs; the concurrency where req/s stops growing is what the overload case is 4x of.
+sweep_duration=${BENCH_SWEEP_DURATION:-5}
+sweep=(1 2 4 8 16 32 64 128 256)
+[ -z "${BENCH_CASES:-}" ] || sweep=()
+for rep in 1 2; do
+  [ "$rep" = 1 ] && order=("${sweep[@]}") || mapfile -t order < <(printf '%s\n' "${sweep[@]}" | tac)
+  for c in "${order[@]}"; do
+    t=$(( c < threads ? c : threads ))
+    log "saturation sweep $rep/2: $c connection(s), $t thread(s), ${sweep_duration}s"
+    run_case "$host" "$c" "$t" "$sweep_duration" "" https://localhost:443/livez
+    record "sweep-c$c" "$rep" "$c" "$sweep_duration" no
   done
 done

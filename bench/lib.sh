@@ -49,14 +49,20 @@ cpu_busy() {
 }
 
 # converge INVENTORY_DIR LOG [ansible-playbook args...]: prints the wall time in seconds
-# (3 decimals) and writes the CPU seconds the machine spent meanwhile (controller, dockerd and
-# every host: they share its cores) to LOG.cpu; fails when the run fails or any host is
-# unreachable or failed.
+# (3 decimals); writes the CPU seconds the machine spent meanwhile (controller, dockerd and
+# every host: they share its cores) to LOG.cpu, and the controller's own CPU seconds
+# (ansible-playbook and every process it started and waited for: its forks, Mitogen's, the
+# docker or ssh clients) to LOG.ctl; fails when the run fails or any host is unreachable or failed.
 converge() {
   local inv=$1 out=$2 t0 t1 c0; shift 2
   c0=$(cpu_busy)
   t0=$(date +%s.%N)
-  if ! (cd "$PROJECT_DIR" && ANSIBLE_NOCOLOR=1 .venv/bin/ansible-playbook site.yml -i "$inv/hosts.yml" "$@") >"$out" 2>&1; then
+  if ! (cd "$PROJECT_DIR" && ANSIBLE_NOCOLOR=1 python3 -c '
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{r.ru_utime + r.ru_stime:.2f}\n")
+sys.exit(rc)' "$out.ctl" .venv/bin/ansible-playbook site.yml -i "$inv/hosts.yml" "$@") >"$out" 2>&1; then
     tail -n 30 "$out" >&2
     die "ansible-playbook failed, log: $out"
   fi
@@ -64,6 +70,11 @@ converge() {
   python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$c0" "$(cpu_busy)" >"$out.cpu"
   grep -Eq 'unreachable=[1-9]|failed=[1-9]' "$out" && die "a host failed, log: $out"
   python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$t0" "$t1"
+}
+
+# tasks_run LOG: tasks the first host of the recap ran (ok + skipped), for seconds per task.
+tasks_run() {
+  grep -E 'ok=[0-9]+' "$1" | head -n 1 | grep -Eo '(ok|skipped)=[0-9]+' | cut -d= -f2 | awk '{s += $1} END {print s + 0}'
 }
 
 # changed_total LOG: the sum of changed= over the play recap.

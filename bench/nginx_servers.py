@@ -50,8 +50,11 @@ def find_block(lines: list[str], head: re.Pattern[str]) -> tuple[int, int]:
 
 def variant(server: list[str], port: int, access_log: str, *, location: list[str] | None = None,
             upstream: str | None = None, proxy: str | None = None,
-            no_static: bool = False, plain: bool = False) -> list[str]:
+            no_static: bool = False, plain: bool = False, before_ops: bool = False,
+            extra: list[str] | None = None, location_extra: list[str] | None = None) -> list[str]:
     lines = list(server)
+    if before_ops:
+        lines = without_ops_features(lines)
     ssl_listen = next(ln for ln in lines if re.match(r"\s*listen\s+\S+\s+ssl\b", ln))
     params = re.match(r"\s*listen\s+\S+\s+([^;]*);", ssl_listen)
     assert params
@@ -61,10 +64,16 @@ def variant(server: list[str], port: int, access_log: str, *, location: list[str
         lines.insert(1, f"    listen 127.0.0.1:{port};")
     else:
         lines.insert(1, f"    listen 127.0.0.1:{port} {params.group(1)};")
-    # Another file, in the site's own format (or off).
-    lines = [re.sub(r"^(\s*)access_log\s+[^;]*;", rf"\g<1>access_log {access_log};", ln, count=1)
-             if access_log == "off" else re.sub(r"^(\s*access_log\s+)/\S+", rf"\g<1>{access_log}", ln, count=1)
-             if re.match(r"\s*access_log\s+/", ln) else ln for ln in lines]
+    # Another file, in the site's own format (or off, or "FILE FORMAT": another format).
+    def relog(ln: str) -> str:
+        if not re.match(r"\s*access_log\s+/", ln):  # the nested `access_log off;` stay
+            return ln
+        if access_log == "off" or " " in access_log:
+            return re.sub(r"^(\s*)access_log\s+[^;]*;", rf"\g<1>access_log {access_log};", ln, count=1)
+        return re.sub(r"^(\s*access_log\s+)/\S+", rf"\g<1>{access_log}", ln, count=1)
+    lines = [relog(ln) for ln in lines]
+    if extra:  # server-level directives, after the listen line
+        lines[2:2] = [f"    {x}" for x in extra]
     if no_static:
         a, b = find_block(lines, re.compile(r"^\s*location\s+/static/"))
         del lines[a:b + 1]
@@ -72,6 +81,8 @@ def variant(server: list[str], port: int, access_log: str, *, location: list[str
     loc = lines[a:b + 1]
     if location is not None:
         loc = [loc[0], *(f"        {x}" for x in location), loc[-1]]
+    if location_extra:
+        loc = [loc[0], *(f"        {x}" for x in location_extra), *loc[1:]]
     if upstream is not None:
         loc = [re.sub(r"uwsgi_pass\s+[^;]+;", f"uwsgi_pass {upstream};", x) for x in loc]
     if proxy is not None:  # the same location, speaking HTTP to a proxied server
@@ -87,8 +98,23 @@ def variant(server: list[str], port: int, access_log: str, *, location: list[str
     return lines
 
 
+def without_ops_features(lines: list[str]) -> list[str]:
+    """The site's server as it was before the day-to-day features (metrics aside, which are
+    not in the server): no request ID (header, uwsgi_param), no maintenance check and page, no
+    versioned static location; the caller turns compression off and logs in nginx's combined
+    format."""
+    for head in (r"^\s*if \(-f .*maintenance", r"^\s*if \(\$nginx_vhost_maintenance ",
+                 r"^\s*location = /__maintenance__", r"^\s*location ~ .*nginx_vhost_static_version"):
+        a, b = find_block(lines, re.compile(head))
+        del lines[a:b + 1]
+    drop = re.compile(r"\s*(add_header X-Request-ID|uwsgi_param HTTP_X_REQUEST_ID|set \$nginx_vhost_maintenance"
+                      r"|error_page 503 /__maintenance__)")
+    return [ln for ln in lines if not drop.match(ln)]
+
+
 def main(vhost: Path, bench_conf: Path, w1_conf: Path) -> int:
     parts = blocks(vhost.read_text())
+    brotli = "brotli on;" in Path("/etc/nginx/nginx.conf").read_text()
     servers = [p for p in parts if p[0].strip().startswith("server")]
     https = [s for s in servers if any(re.match(r"\s*listen\s+\S+\s+ssl\b", ln) for ln in s)]
     if len(https) != 1 or not any("ssl_certificate " in ln for ln in https[0]):
@@ -108,6 +134,12 @@ def main(vhost: Path, bench_conf: Path, w1_conf: Path) -> int:
         variant(site, 8096, "off"),
         # 2c. the stack's server over plain HTTP, as uWSGI alone (case 3) speaks.
         variant(site, 8085, log.format("stack-http"), plain=True),
+        # the stack's server before the day-to-day features (request IDs, JSON log, maintenance
+        # check, compression, versioned static files), the same vassal behind it.
+        variant(site, 8098, log.format("before-ops") + " combined", before_ops=True,
+                extra=["gzip off;", *(["brotli off;"] if brotli else [])]),
+        # the stack with nginx passing the app's response on as it comes, unbuffered.
+        variant(site, 8099, log.format("unbuffered"), location_extra=["uwsgi_buffering off;"]),
     ]
     out += [variant(site, 8090 + i, log.format(name), upstream=f"unix:/run/uwsgi/bench-{name}.sock")
             for i, name in enumerate(VARIANTS)]

@@ -32,10 +32,12 @@ for n in 1 2 4; do
   write_inventory "$work/inv-$n" "${hosts[@]}"
   t[converge_$n]=$(converge "$work/inv-$n" "$work/converge-$n.log")
   t[cpu_converge_$n]=$(cat "$work/converge-$n.log.cpu")
+  t[ctl_converge_$n]=$(cat "$work/converge-$n.log.ctl")
   log "provisioning: converge of $n host(s): ${t[converge_$n]} s (machine CPU: ${t[cpu_converge_$n]} s)"
   if [ "$n" = 1 ]; then
     t[idempotent_1]=$(converge "$work/inv-1" "$work/idempotent-1.log")
     t[cpu_idempotent_1]=$(cat "$work/idempotent-1.log.cpu")
+    t[ctl_idempotent_1]=$(cat "$work/idempotent-1.log.ctl")
     changed=$(changed_total "$work/idempotent-1.log")
     [ "$changed" = 0 ] || die "the re-run changed $changed task(s), log: $work/idempotent-1.log"
     log "provisioning: idempotent re-run: ${t[idempotent_1]} s, changed=0"
@@ -54,8 +56,10 @@ for n in 1 2 4; do
     t[idempotent_1_linear]=$(mean "${lin[@]}")
     t[idempotent_1_mitogen_mean]=$(mean "${mit[@]}")
     t[cpu_idempotent_1_linear]=$(cat "$work/rerun-linear.log.cpu")
+    t[ctl_idempotent_1_linear]=$(cat "$work/rerun-linear.log.ctl")
     # Tasks a host ran (ok + skipped in the recap), for seconds per task.
-    t[tasks_idempotent_1]=$(grep -Eo '(ok|skipped)=[0-9]+' "$work/idempotent-1.log" | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
+    t[tasks_idempotent_1]=$(tasks_run "$work/idempotent-1.log")
+    t[tasks_converge_1]=$(tasks_run "$work/converge-1.log")
   fi
   remove_hosts "${hosts[@]}"
 done
@@ -92,13 +96,18 @@ python3 - "$out" "$work/molecule.log" "$hosts_in_scenario" \
   "${t[converge_1]}" "${t[idempotent_1]}" "${t[converge_2]}" "${t[converge_4]}" \
   "${t[cpu_converge_1]}" "${t[cpu_idempotent_1]}" "${t[cpu_converge_2]}" "${t[cpu_converge_4]}" \
   "${t[idempotent_1_linear]}" "${t[cpu_idempotent_1_linear]}" "${t[tasks_idempotent_1]}" \
-  "${t[idempotent_1_mitogen_mean]}" <<'PY'
+  "${t[idempotent_1_mitogen_mean]}" "${t[ctl_converge_1]}" "${t[ctl_converge_2]}" "${t[ctl_converge_4]}" \
+  "${t[ctl_idempotent_1]}" "${t[tasks_converge_1]}" "${t[ctl_idempotent_1_linear]}" <<'PY'
 import json, re, sys
-out, mlog, mhosts, c1, i1, c2, c4, cc1, ci1, cc2, cc4, il1, cil1, tasks1, im1 = sys.argv[1:]
+(out, mlog, mhosts, c1, i1, c2, c4, cc1, ci1, cc2, cc4, il1, cil1, tasks1, im1,
+ k1, k2, k4, ki1, ctasks1, kil1) = sys.argv[1:]
 stamped = [line.split(" ", 1) for line in open(mlog, encoding="utf-8", errors="replace")]
 base = {"converge_1": float(c1), "idempotent_1": float(i1),
         "idempotent_1_linear": float(il1), "tasks_idempotent_1": int(tasks1),
-        "idempotent_1_mitogen_mean": float(im1),
+        "idempotent_1_mitogen_mean": float(im1), "tasks_converge_1": int(ctasks1),
+        # the controller's own CPU seconds (ansible-playbook and what it started)
+        "controller_cpu": {"converge_1": float(k1), "converge_2": float(k2), "converge_4": float(k4),
+                           "idempotent_1": float(ki1), "idempotent_1_linear": float(kil1)},
         "converge_2": float(c2), "converge_4": float(c4),
         "cpu": {"converge_1": float(cc1), "idempotent_1": float(ci1),
                 "converge_2": float(cc2), "converge_4": float(cc4),

@@ -37,7 +37,21 @@ VARIANTS = {
     "var-uwsgi-request-log": "vassal logs every request (`disable-logging = false`)",
     "var-nginx-access-log-off": "nginx `access_log off` for the app",
     "var-nginx-1-worker": "nginx `worker_processes 1` (default: auto = 1 per core)",
+    "var-nginx-unbuffered": "nginx `uwsgi_buffering off` (the app's response passed on as it comes)",
 }
+OPS = [  # (label, with the features on, the server before them)
+    ("`/livez` (16-byte JSON: below the compression threshold)", "ops-livez", "before-ops-livez"),
+    ("`/` (the HTML page: compressed, and the app reads the notes)", "ops-page", "before-ops-page"),
+]
+OPS_TARGET = 0.95
+HOP = {  # where the CPU goes, per request
+    "uwsgi-alone": "3. uWSGI alone, plain HTTP",
+    "stack-http": "2c. the stack, plain HTTP",
+    "stack": "2. the stack, HTTPS (shipped)",
+    "var-nginx-unbuffered": "the stack, HTTPS, `uwsgi_buffering off`",
+    "nginx-static": "1. nginx `return 200`, HTTPS",
+}
+SWEEP_SATURATED = 0.95  # the stack saturates where req/s reaches this share of the sweep's best
 APPS = {
     "apps2-one-loaded": "two-app host, `notes` loaded alone (`second` idle)",
     "apps2-both-loaded": "two-app host, both loaded at once (half the connections each; req/s summed)",
@@ -68,6 +82,7 @@ class Case:
     runs: list[float]
     by_rep: dict[int, float]
     parts: list[list[float]]  # req/s of each URL of a case that loads several at once, per run
+    raw: list[dict[str, Any]]  # the runs as bench/record_run.py wrote them
 
 
 def median_case(name: str, runs: list[dict[str, Any]]) -> Case:
@@ -82,6 +97,7 @@ def median_case(name: str, runs: list[dict[str, Any]]) -> Case:
         runs=[r["rps"] for r in runs],
         by_rep={r["rep"]: r["rps"] for r in runs},
         parts=[r.get("parts_rps", [r["rps"]]) for r in runs],
+        raw=runs,
     )
 
 
@@ -122,7 +138,171 @@ def verdict(ratio: float, rounds: list[float]) -> str:
     return f"within +-{NOISE:.0%} of the default (noise)"
 
 
-def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -> str:
+def med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def ops_section(cases: dict[str, Case]) -> str:
+    out = ["## Day-to-day features on, beside the stack without them\n",
+           "The stack as shipped now (`:443`) against a copy of its server as it was before the "
+           "day-to-day features (`bench/nginx_servers.py` `before_ops`, port 8098): no request ID "
+           "(no `X-Request-ID` header or uwsgi_param), nginx's `combined` log instead of the JSON "
+           "lines, no maintenance check (the `-f` of the flag file on every request), no compression "
+           "(`gzip off`, `brotli off`), no versioned static location; the same vassal behind both. "
+           "Both are loaded with `Accept-Encoding: br, gzip`. While the shipped stack is loaded, "
+           "its two metrics endpoints (nginx's exporter on :9113, the vassals' reader on :9117) "
+           "are scraped every second, 15 times Prometheus' default rate, each scrape checked.\n",
+           "| route | features | req/s | p50 ms | p99 ms | bytes per response | errors |",
+           "|---|---|---:|---:|---:|---:|---:|"]
+    for label, on, off in OPS:
+        for which, name in (("on, scraped", on), ("before them", off)):
+            c = cases[name]
+            size = med([r["bytes"] / r["requests"] for r in c.raw if "bytes" in r])
+            out.append(f"| {label} | {which} | {c.rps:,.0f} | {c.p50_ms:.1f} | {c.p99_ms:.1f} "
+                       f"| {size:,.0f} | {c.errors} |")
+    out += ["", "| ratio (req/s, medians) | measured | target | | per round |", "|---|---:|---:|---|---|"]
+    for label, on, off in OPS:
+        value = cases[on].rps / cases[off].rps
+        rounds = ", ".join(f"{r:.3f}" for r in paired(cases[on], cases[off]))
+        out.append(f"| features on / before them, {label} | {value:.3f} | >= {OPS_TARGET} "
+                   f"| {met(value, '>=', OPS_TARGET)} | {rounds} |")
+    out.append("\nBytes per response include the response's headers (the request ID and `Vary` add "
+               "some); on the page, a smaller figure with the features on is the compression at work.\n")
+    return "\n".join(out)
+
+
+def overload_section(meta: dict[str, Any], cases: dict[str, Case]) -> str:
+    sweep = sorted((c.connections, c) for n, c in cases.items() if n.startswith("sweep-c"))
+    out = ["## Saturation and overload\n"]
+    if not sweep:
+        return "\n".join(out + ["No saturation sweep in this run (BENCH_CASES).\n"])
+    best = max(c.rps for _, c in sweep)
+    sat = next(n for n, c in sweep if c.rps >= SWEEP_SATURATED * best)
+    out += [f"The stack (`/livez`, HTTPS) under a growing number of connections, "
+            f"{sweep[0][1].raw[0]['duration_s']} s per run, two rounds (rising, then falling). "
+            f"It saturates (req/s within {1 - SWEEP_SATURATED:.0%} of the best) at **{sat} connections**.\n",
+            "| connections | req/s | p50 ms | p99 ms | errors | req/s per round |", "|---:|---:|---:|---:|---:|---|"]
+    for n, c in sweep:
+        out.append(f"| {n} | {c.rps:,.0f} | {c.p50_ms:.1f} | {c.p99_ms:.1f} | {c.errors} "
+                   f"| {', '.join(f'{r:,.0f}' for r in c.runs)} |")
+    st, s = cases["stress-stack"], cases["stack"]
+    kinds = {k: sum(r[k] for r in st.raw) for k in ("connect", "read", "write", "status", "timeout")}
+    probes = [r["probe"] for r in st.raw if r.get("probe")]
+    first = [p[0]["s"] for p in probes]
+    codes = sorted({q["code"] for p in probes for q in p})
+    factor = st.connections / sat
+    out += ["", f"**Overload:** {st.connections} connections, {factor:.0f}x the saturation point "
+            f"({'at least' if factor >= 4 else '**less than**'} the 4x asked for), {meta['reps']} runs "
+            f"of {meta['duration']} s in the rounds above (`stress-stack`). Requests: {st.requests:,}; errors: "
+            + ", ".join(f"{k} {v}" for k, v in kinds.items())
+            + f" (`status` counts every answer other than 2xx/3xx: a 502, 503 or 429 would be there). "
+            f"p50 {st.p50_ms:.0f} ms, p99 {st.p99_ms:.0f} ms (medians of the runs; worst run's p99 "
+            f"{max(r['p99_us'] for r in st.raw) / 1000:.0f} ms). At the bench's usual {s.connections} "
+            f"connections: p50 {s.p50_ms:.1f} ms, p99 {s.p99_ms:.1f} ms.\n"]
+    if probes:
+        out.append(f"**Recovery:** as soon as each overload run ended, five requests in a row on one new "
+                   f"connection: status {', '.join(map(str, codes))}; the first one (TLS handshake "
+                   f"included) took {med(first) * 1000:.0f} ms (median), {max(first) * 1000:.0f} ms at worst; "
+                   f"all five together {max(sum(q['s'] for q in p) for p in probes) * 1000:.0f} ms at worst. "
+                   f"Target: normal service within 1 s of the load ending: "
+                   f"{met(1.0, '>=', max(sum(q['s'] for q in p) for p in probes))}.\n")
+    return "\n".join(out)
+
+
+def hop_section(meta: dict[str, Any], cases: dict[str, Case]) -> str:
+    cores = meta["cores"]
+    out = ["## Where the nginx hop's time goes: CPU per request\n",
+           "Every run also reads the bench host's CPU time (its cgroup, on the controller: "
+           "`bench/cpu_snapshot.py`), and the CPU of its nginx and uWSGI processes (from /proc). "
+           "wrk runs in the same host, so *rest* is mostly the load client. With the cores busy, req/s is "
+           "cores / CPU per request: a case that spends more CPU per request serves fewer.\n",
+           "| case | req/s | busy (of all cores) | CPU us/request | nginx | uWSGI | rest (wrk, host) |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    per: dict[str, float] = {}
+    for name, label in HOP.items():
+        c = cases.get(name)
+        if c is None or not all("cpu_s" in r for r in c.raw):
+            continue
+        us = {k: med([r["cpu_s"][k] / r["requests"] * 1e6 for r in c.raw]) for k in ("total", "nginx", "uwsgi")}
+        busy = med([r["cpu_s"]["total"] / (r["duration_us"] / 1e6 * cores) for r in c.raw])
+        per[name] = us["total"]
+        out.append(f"| {label} | {c.rps:,.0f} | {busy:.0%} | {us['total']:.0f} | {us['nginx']:.0f} "
+                   f"| {us['uwsgi']:.0f} | {us['total'] - us['nginx'] - us['uwsgi']:.0f} |")
+    if "uwsgi-alone" in per and "stack-http" in per:
+        floor = per["uwsgi-alone"] / per["stack-http"]
+        measured = cases["stack-http"].rps / cases["uwsgi-alone"].rps
+        out.append(f"\nCPU per request, uWSGI alone / the stack over plain HTTP: **{floor:.3f}**, the ratio "
+                   f"two saturated cores allow; measured req/s ratio (2c / 3): {measured:.3f}. "
+                   "Target (like for like): >= 0.90.\n")
+    return "\n".join(out)
+
+
+def connections_section(prov: dict[str, Any], conn: dict[str, Any]) -> str:
+    docker_rerun = prov["idempotent_1_mitogen_mean"]
+    rows = [("docker (test hosts)", prov["converge_1"], docker_rerun, prov["tasks_idempotent_1"],
+             prov.get("controller_cpu", {}).get("idempotent_1")),
+            ("SSH, sudo user (production path)", conn["ssh_fresh"]["wall_s"], conn["ssh"]["median_wall_s"],
+             conn["ssh"]["runs"][0]["tasks"], conn["ssh"]["median_controller_cpu_s"])]
+    out = ["### Per task, on each connection\n",
+           "The idempotent re-run (changed=0) of one converged host, with the shipped Mitogen strategy. "
+           f"docker: the figures above. SSH: a host with sshd and a `deploy` sudo user (as the production "
+           f"scenario prepares its hosts), converged once over SSH, then re-run {len(conn['ssh']['runs'])} "
+           "times alternating with the docker connection to the same host (`bench/connections.sh`; "
+           f"there the docker re-run took {conn['docker']['median_wall_s']:.1f} s, median).\n",
+           "| connection | fresh converge, s | re-run, s | re-run / fresh (target <= 0.25) | tasks | s per task "
+           "(target <= 0.08) | controller CPU of the re-run, s |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for label, fresh, rerun, tasks, ctl in rows:
+        out.append(f"| {label} | {fresh:.1f} | {rerun:.1f} | {rerun / fresh:.3f} {met(rerun / fresh, '<=', 0.25)} "
+                   f"| {tasks} | {rerun / tasks:.3f} {met(rerun / tasks, '<=', 0.08)} "
+                   f"| {'' if ctl is None else f'{ctl:.1f}'} |")
+    if "docker-floor" in conn:
+        n = conn["docker-floor"]["runs"][0]["tasks"]
+        out += ["", f"**Ansible's own floor.** In the same rounds, on the same host, a playbook of {n} trivial "
+                "tasks (`ansible.builtin.stat` of one file, with become, as site.yml's tasks run), on each "
+                "connection: what a task costs before it does any work.\n",
+                "| connection | floor, s per task | controller CPU per task, s | site.yml re-run, s per task "
+                "(same rounds) | re-run / floor, per task |", "|---|---:|---:|---:|---:|"]
+        for c in ("docker", "ssh"):
+            f = conn[f"{c}-floor"]
+            out.append(f"| {c} | {f['s_per_task']:.3f} | {f['median_controller_cpu_s'] / n:.3f} "
+                       f"| {conn[c]['s_per_task']:.3f} | {conn[c]['over_floor']:.2f} |")
+    out.append(f"\nSSH / docker, same host, re-run: {conn['ssh_over_docker']:.2f}.\n")
+    return "\n".join(out)
+
+
+def controller_section(meta: dict[str, Any], prov: dict[str, Any]) -> str:
+    k = prov.get("controller_cpu")
+    if not k:
+        return ""
+    xs = [1, 2, 4]
+    ys = [k[f"converge_{n}"] for n in xs]
+    mx, my = sum(xs) / 3, sum(ys) / 3
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    fixed = my - slope * mx
+    out = ["### The controller's own CPU\n",
+           "CPU seconds of `ansible-playbook` and every process it started (forks, Mitogen's "
+           "processes, the docker clients), apart from the hosts' own work.\n",
+           "| run | hosts | controller CPU, s | per host, s | wall, s |", "|---|---:|---:|---:|---:|"]
+    for n, y in zip(xs, ys):
+        out.append(f"| fresh converge | {n} | {y:.1f} | {y / n:.1f} | {prov[f'converge_{n}']:.1f} |")
+    out.append(f"| idempotent re-run, Mitogen | 1 | {k['idempotent_1']:.1f} | {k['idempotent_1']:.1f} "
+               f"| {prov['idempotent_1']:.1f} |")
+    if "idempotent_1_linear" in k:
+        out.append(f"| idempotent re-run, `linear` | 1 | {k['idempotent_1_linear']:.1f} "
+                   f"| {k['idempotent_1_linear']:.1f} | {prov['idempotent_1_linear']:.1f} |")
+    out.append(f"\nA least-squares line through the fresh converges: **{fixed:.1f} s once + {slope:.1f} s per "
+               f"host**. A 100-host fresh deploy would spend about {fixed + 100 * slope:,.0f} CPU seconds on "
+               "the controller, and its wall time could not fall below that over the controller's cores "
+               f"({(fixed + 100 * slope) / meta['cores']:,.0f} s on {meta['cores']} cores), assuming every "
+               "host has its own cores (here the hosts shared the controller's, so the 1-host wall time is "
+               "the host's own work plus the round trips). docs/scaling.md turns these into a projection "
+               "for the shipped `forks`.\n")
+    return "\n".join(out)
+
+
+def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any],
+           conn: dict[str, Any]) -> str:
     s = cases["stack"]
     out: list[str] = []
     add = out.append
@@ -254,11 +434,13 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
     add("The vassal's backlog default is now `listen = 1024` (`python_app_listen_backlog`, applied "
         "from the previous run's recommendation), so the shipped stack is the 1024 case and the "
         "variant is uWSGI's default of 100.\n")
+    add(ops_section(cases))
+    add(overload_section(meta, cases))
+    add(hop_section(meta, cases))
     add("## Provisioning\n")
-    c1, i1, c2, c4 = (prov[k] for k in ("converge_1", "idempotent_1", "converge_2", "converge_4"))
+    c1, c2 = prov["converge_1"], prov["converge_2"]
     mol = not prov.get("molecule_skipped")
     ph = prov["molecule_phases"] if mol else {}
-    ci = ph["converge"] + ph["idempotence"] if mol else 0.0
     cpu = prov.get("cpu", {})
     add("Wall time of `ansible-playbook site.yml` from the controller (ansible.cfg: forks 20, "
         "pipelining for every connection, Mitogen's `mitogen_linear` strategy) on fresh bare Debian 12 containers, every host in both "
@@ -298,25 +480,17 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any]) -
         both = " (both: first and last step)" if phase == "destroy" else ""
         add(f"| - molecule phase `{phase}`{both} | {secs:.1f} | | |")
     add("")
-    add("| ratio | measured | target | |")
-    add("|---|---:|---:|---|")
-    ratios = [("idempotent re-run / fresh converge", i1 / c1, 0.20),
-              ("converge 4 hosts / 1 host", c4 / c1, 1.4)]
-    if mol:
-        ratios.append(("molecule test / (its converge + idempotence)", prov["molecule_total"] / ci, 1.5))
-    for label, value, target in ratios:
-        add(f"| {label} | {value:.3f} | <= {target} | {met(value, '<=', target)} |")
-    if "idempotent_1_linear" in prov:
-        n, mit, lin = prov["tasks_idempotent_1"], prov["idempotent_1_mitogen_mean"], prov["idempotent_1_linear"]
-        add(f"\nThe re-run ran {n} tasks (ok + skipped in the recap): {mit / n:.3f} s per task with "
-            f"Mitogen (shipped), {lin / n:.3f} s with `linear`; Mitogen / linear: {mit / lin:.2f} "
-            "(means of the alternating runs). Machine CPU is the last linear run's.")
+    add(f"Tasks: a fresh converge of one host runs {prov['tasks_converge_1']}, the re-run "
+        f"{prov['tasks_idempotent_1']} (ok + skipped in the recap). The Molecule phases are there "
+        "to show where a scenario's minutes go; they have no target.\n")
+    add(connections_section(prov, conn))
     add(f"\n(converge 2 hosts / 1 host: {c2 / c1:.3f}.) The default Molecule scenario converges two "
         "hosts (Debian 12 and 13), so its converge phase is not the 1-host figure above.\n")
     if "converge_1" in cpu and "converge_4" in cpu:
         add(f"Machine CPU, 4 hosts / 1 host: {cpu['converge_4'] / cpu['converge_1']:.2f}; the wall-time "
             f"floor that CPU sets for 4 hosts on {meta['cores']} cores, over the 1-host wall time: "
             f"{cpu['converge_4'] / meta['cores'] / c1:.2f}.\n")
+    add(controller_section(meta, prov))
     add("![chart](results.png)\n")
     return "\n".join(out)
 
@@ -360,11 +534,13 @@ def main(tmp: Path, dest: Path) -> int:
     meta = json.loads((tmp / "meta.json").read_text())
     cases = load_cases(tmp / "http.jsonl")
     prov = json.loads((tmp / "provision.json").read_text())
-    missing = [n for n in [*MAIN, *VARIANTS, *APPS, *STRESS] if n not in cases]
+    conn = json.loads((tmp / "connections.json").read_text())
+    missing = [n for n in [*MAIN, *VARIANTS, *APPS, *STRESS, *(x for _, *pair in OPS for x in pair)]
+               if n not in cases]
     if missing:
         print(f"report: no runs for {', '.join(missing)}", file=sys.stderr)
         return 1
-    (dest / "results.md").write_text(render(meta, cases, prov))
+    (dest / "results.md").write_text(render(meta, cases, prov, conn))
     chart(cases, prov, dest / "results.png", int(meta["cores"]))
     print(f"report: wrote {dest / 'results.md'} and {dest / 'results.png'}")
     return 0
