@@ -60,10 +60,12 @@ STRESS = {
     "stress-stack": "shipped vassal (`listen = 1024`, `python_app_listen_backlog`)",
     "stress-listen-100": "vassal `listen = 100` (uWSGI's default, the previous shipped value)",
 }
+HOP_TARGET = 0.90  # like for like, in every round (#16; it was 0.85)
+RERUN_TARGET, TASK_TARGET = 0.25, 0.08  # re-run / fresh converge, s per task, on each connection (#16)
 TARGETS = [  # (label, numerator, denominator, comparison, target)
     ("stack / nginx-static", "stack", "nginx-static", ">=", 0.10),
     ("stack / Gunicorn", "stack", "gunicorn", ">=", 1.3),
-    ("stack / uWSGI alone, like for like: both plain HTTP (2c / 3)", "stack-http", "uwsgi-alone", ">=", 0.85),
+    ("stack / uWSGI alone, like for like: both plain HTTP (2c / 3)", "stack-http", "uwsgi-alone", ">=", HOP_TARGET),
     ("stack as shipped, HTTPS / uWSGI alone, plain HTTP (2 / 3: TLS included)", "stack", "uwsgi-alone",
      ">=", 0.85),
 ]
@@ -203,9 +205,11 @@ def overload_section(meta: dict[str, Any], cases: dict[str, Case]) -> str:
         out.append(f"**Recovery:** as soon as each overload run ended, five requests in a row on one new "
                    f"connection: status {', '.join(map(str, codes))}; the first one (TLS handshake "
                    f"included) took {med(first) * 1000:.0f} ms (median), {max(first) * 1000:.0f} ms at worst; "
-                   f"all five together {max(sum(q['s'] for q in p) for p in probes) * 1000:.0f} ms at worst. "
-                   f"Target: normal service within 1 s of the load ending: "
-                   f"{met(1.0, '>=', max(sum(q['s'] for q in p) for p in probes))}.\n")
+                   f"all five together {max(sum(q['s'] for q in p) for p in probes) * 1000:.0f} ms at worst "
+                   "(timed from when curl starts, right after wrk has exited). Target: normal service (200s) within "
+                   "1 s of the load ending: "
+                   + ("met" if codes == [200] and max(sum(q["s"] for q in p) for p in probes) <= 1.0 else "**not met**")
+                   + ".\n")
     return "\n".join(out)
 
 
@@ -231,14 +235,18 @@ def hop_section(meta: dict[str, Any], cases: dict[str, Case]) -> str:
     if "uwsgi-alone" in per and "stack-http" in per:
         floor = per["uwsgi-alone"] / per["stack-http"]
         measured = cases["stack-http"].rps / cases["uwsgi-alone"].rps
-        out.append(f"\nCPU per request, uWSGI alone / the stack over plain HTTP: **{floor:.3f}**, the ratio "
-                   f"two saturated cores allow; measured req/s ratio (2c / 3): {measured:.3f}. "
-                   "Target (like for like): >= 0.90.\n")
+        rounds = paired(cases["stack-http"], cases["uwsgi-alone"])
+        out.append(f"\nCPU per request, uWSGI alone / the stack over plain HTTP: **{floor:.3f}**, the req/s ratio "
+                   f"{cores} saturated cores allow; measured req/s ratio (2c / 3): {measured:.3f} "
+                   f"(per round: {', '.join(f'{r:.2f}' for r in rounds)}). Target (like for like, every round): "
+                   f">= {HOP_TARGET}: {met(min(rounds), '>=', HOP_TARGET)}.\n")
     return "\n".join(out)
 
 
 def connections_section(prov: dict[str, Any], conn: dict[str, Any]) -> str:
     docker_rerun = prov["idempotent_1_mitogen_mean"]
+    if "ssh_fresh" not in conn:
+        return "(No per-connection figures: bench/connections.sh output from before they were taken.)\n"
     rows = [("docker (test hosts)", prov["converge_1"], docker_rerun, prov["tasks_idempotent_1"],
              prov.get("controller_cpu", {}).get("idempotent_1")),
             ("SSH, sudo user (production path)", conn["ssh_fresh"]["wall_s"], conn["ssh"]["median_wall_s"],
@@ -249,18 +257,19 @@ def connections_section(prov: dict[str, Any], conn: dict[str, Any]) -> str:
            f"scenario prepares its hosts), converged once over SSH, then re-run {len(conn['ssh']['runs'])} "
            "times alternating with the docker connection to the same host (`bench/connections.sh`; "
            f"there the docker re-run took {conn['docker']['median_wall_s']:.1f} s, median).\n",
-           "| connection | fresh converge, s | re-run, s | re-run / fresh (target <= 0.25) | tasks | s per task "
-           "(target <= 0.08) | controller CPU of the re-run, s |",
+           f"| connection | fresh converge, s | re-run, s | re-run / fresh (target <= {RERUN_TARGET}) | tasks "
+           f"| s per task (target <= {TASK_TARGET}) | controller CPU of one re-run, s |",
            "|---|---:|---:|---:|---:|---:|---:|"]
     for label, fresh, rerun, tasks, ctl in rows:
-        out.append(f"| {label} | {fresh:.1f} | {rerun:.1f} | {rerun / fresh:.3f} {met(rerun / fresh, '<=', 0.25)} "
-                   f"| {tasks} | {rerun / tasks:.3f} {met(rerun / tasks, '<=', 0.08)} "
+        out.append(f"| {label} | {fresh:.1f} | {rerun:.1f} | {rerun / fresh:.3f} {met(rerun / fresh, '<=', RERUN_TARGET)} "
+                   f"| {tasks} | {rerun / tasks:.3f} {met(rerun / tasks, '<=', TASK_TARGET)} "
                    f"| {'' if ctl is None else f'{ctl:.1f}'} |")
     if "docker-floor" in conn:
         n = conn["docker-floor"]["runs"][0]["tasks"]
         out += ["", f"**Ansible's own floor.** In the same rounds, on the same host, a playbook of {n} trivial "
-                "tasks (`ansible.builtin.stat` of one file, with become, as site.yml's tasks run), on each "
-                "connection: what a task costs before it does any work.\n",
+                "tasks, as many as the re-run ran (`ansible.builtin.stat` of one file, with become, as site.yml's "
+                "tasks run), on each connection: what a task costs before it does any work. Both figures are "
+                "wall time over tasks, `ansible-playbook`'s start-up included in each.\n",
                 "| connection | floor, s per task | controller CPU per task, s | site.yml re-run, s per task "
                 "(same rounds) | re-run / floor, per task |", "|---|---:|---:|---:|---:|"]
         for c in ("docker", "ssh"):
@@ -480,9 +489,18 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any],
         both = " (both: first and last step)" if phase == "destroy" else ""
         add(f"| - molecule phase `{phase}`{both} | {secs:.1f} | | |")
     add("")
-    add(f"Tasks: a fresh converge of one host runs {prov['tasks_converge_1']}, the re-run "
-        f"{prov['tasks_idempotent_1']} (ok + skipped in the recap). The Molecule phases are there "
-        "to show where a scenario's minutes go; they have no target.\n")
+    if "tasks_converge_1" in prov:
+        add(f"Tasks: a fresh converge of one host runs {prov['tasks_converge_1']}, the re-run "
+            f"{prov['tasks_idempotent_1']} (ok + skipped in the recap).")
+    if "idempotent_1_linear" in prov:
+        n, mit, lin = prov["tasks_idempotent_1"], prov["idempotent_1_mitogen_mean"], prov["idempotent_1_linear"]
+        add(f"The re-run: {mit / n:.3f} s per task with Mitogen (shipped), {lin / n:.3f} s with `linear`; "
+            f"Mitogen / linear: {mit / lin:.2f} (means of the alternating runs). Machine CPU is the last linear run's.")
+    add("\nTargets (#16): the re-run within 0.25 of a fresh converge and within 0.08 s per task, on each "
+        "connection. The earlier targets on 4 hosts / 1 host wall time (<= 1.4) and on molecule time over its "
+        "converge and idempotence (<= 1.5) are dropped by #16: on one machine whose cores the hosts share, "
+        "wall time for N hosts measures the machine, not the playbook (the controller's own CPU, below, "
+        "replaces it), and the Molecule phases are kept to show where a scenario's minutes go.\n")
     add(connections_section(prov, conn))
     add(f"\n(converge 2 hosts / 1 host: {c2 / c1:.3f}.) The default Molecule scenario converges two "
         "hosts (Debian 12 and 13), so its converge phase is not the 1-host figure above.\n")
