@@ -280,6 +280,14 @@ def connections_section(prov: dict[str, Any], conn: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def ansible_forks() -> int:
+    """forks in the project's ansible.cfg (what a run uses)."""
+    import configparser
+    cfg = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
+    cfg.read(Path(__file__).resolve().parents[1] / "ansible.cfg")
+    return cfg.getint("defaults", "forks", fallback=5)
+
+
 def controller_section(meta: dict[str, Any], prov: dict[str, Any]) -> str:
     k = prov.get("controller_cpu")
     if not k:
@@ -300,13 +308,26 @@ def controller_section(meta: dict[str, Any], prov: dict[str, Any]) -> str:
     if "idempotent_1_linear" in k:
         out.append(f"| idempotent re-run, `linear` | 1 | {k['idempotent_1_linear']:.1f} "
                    f"| {k['idempotent_1_linear']:.1f} | {prov['idempotent_1_linear']:.1f} |")
+    forks = ansible_forks()
+    hosts, batches = 100, -(-100 // forks)
+    fresh_cpu, rerun_cpu = fixed + hosts * slope, hosts * k["idempotent_1"]
     out.append(f"\nA least-squares line through the fresh converges: **{fixed:.1f} s once + {slope:.1f} s per "
-               f"host**. A 100-host fresh deploy would spend about {fixed + 100 * slope:,.0f} CPU seconds on "
-               "the controller, and its wall time could not fall below that over the controller's cores "
-               f"({(fixed + 100 * slope) / meta['cores']:,.0f} s on {meta['cores']} cores), assuming every "
-               "host has its own cores (here the hosts shared the controller's, so the 1-host wall time is "
-               "the host's own work plus the round trips). docs/scaling.md turns these into a projection "
-               "for the shipped `forks`.\n")
+               f"host**; a re-run costs the controller {k['idempotent_1']:.1f} s for one host (its fixed part "
+               "included, so 100 times it is an upper bound).\n")
+    out += [f"**Projection for {hosts} hosts** with the shipped `forks = {forks}`, assuming every host has "
+            "cores of its own (here the hosts shared the controller's, so the 1-host wall time is the host's own "
+            "work plus the round trips, if anything more than a host with its own cores takes). Two limits: "
+            f"the controller's CPU for {hosts} hosts over its cores, a floor no run goes below; and the round "
+            f"trips: each task reaches the hosts {forks} at a time, so about {batches} times the 1-host wall time "
+            "(an estimate). The projection is the larger of the two.\n",
+            "| run | controller CPU, s | batches x 1-host wall, s | CPU / 2 cores, s | CPU / 8 cores, s | projected wall, 2 cores | 8 cores |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for label, cpu, wall1 in (("fresh deploy", fresh_cpu, prov["converge_1"]),
+                              ("re-run, changed=0", rerun_cpu, prov["idempotent_1"])):
+        lat = batches * wall1
+        out.append(f"| {label} | {cpu:,.0f} | {lat:,.0f} | {cpu / 2:,.0f} | {cpu / 8:,.0f} "
+                   f"| {max(lat, cpu / 2) / 60:.0f} min | {max(lat, cpu / 8) / 60:.0f} min |")
+    out.append("")
     return "\n".join(out)
 
 
