@@ -77,7 +77,8 @@ else
     ln -s "$PROJECT_DIR/$f" "$proj/$f"
   done
   cp -r "$PROJECT_DIR/molecule/default" "$PROJECT_DIR/molecule/shared" "$PROJECT_DIR/molecule/pytest.ini" "$proj/molecule/"
-  sed -i 's/notes-debian/bench-mol-debian/g' "$proj/molecule/default/molecule.yml"
+  # Every file of the copy that names the hosts (molecule.yml, host_vars, tests that pick a host).
+  grep -rlZ 'notes-debian' "$proj/molecule/default" | xargs -0 -r sed -i 's/notes-debian/bench-mol-debian/g'
   for f in "$proj"/molecule/default/host_vars/notes-debian*; do
     if [ -e "$f" ]; then mv "$f" "${f/\/notes-debian/\/bench-mol-debian}"; fi
   done
