@@ -227,7 +227,7 @@ def hop_section(meta: dict[str, Any], cases: dict[str, Case]) -> str:
         c = cases.get(name)
         if c is None or not all("cpu_s" in r for r in c.raw):
             continue
-        us = {k: med([r["cpu_s"][k] / r["requests"] * 1e6 for r in c.raw]) for k in ("total", "nginx", "uwsgi")}
+        us = {k: max(0.0, med([r["cpu_s"][k] / r["requests"] * 1e6 for r in c.raw])) for k in ("total", "nginx", "uwsgi")}
         busy = med([r["cpu_s"]["total"] / (r["duration_us"] / 1e6 * cores) for r in c.raw])
         per[name] = us["total"]
         out.append(f"| {label} | {c.rps:,.0f} | {busy:.0%} | {us['total']:.0f} | {us['nginx']:.0f} "
