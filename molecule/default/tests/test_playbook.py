@@ -113,6 +113,9 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         ('{"maintenance": "maybe"}', "maintenance", "must be on or off"),
         ('{"maintenance": "on", "maintenance_app": "shop"}', "maintenance_app", "must name one of the apps deployed here"),
         ('{"metrics_address": "every-address"}', "metrics_address", "must be an IP address or empty"),
+        ('{"python_app_backup_dir": "/var/lib/notes/backups"}', "python_app_backup_dir", "nor inside it"),
+        ('{"python_app_backup_on_calendar": "daily; rm -rf /"}', "python_app_backup_on_calendar",
+         "a systemd calendar expression"),
     ],
     ids=[
         "processes-not-int",
@@ -137,6 +140,8 @@ def test_check_mode_on_converged_hosts_reports_no_change() -> None:
         "maintenance-not-on-or-off",
         "maintenance-of-an-unknown-app",
         "metrics-address-not-an-address",
+        "backups-inside-the-data",
+        "backup-schedule-not-a-calendar",
     ],
 )
 def test_bad_value_fails_before_any_host_changes_naming_the_variable(

@@ -24,14 +24,17 @@ def install_loadgen(host: Any) -> str:
 
 @contextmanager
 def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: int = 4,
-         scheme: str = "https", connect: str = "127.0.0.1", accept: tuple[int, ...] = ()) -> Iterator[dict[str, Any]]:
+         scheme: str = "https", connect: str = "127.0.0.1", accept: tuple[int, ...] = (),
+         post_notes: bool = False) -> Iterator[dict[str, Any]]:
     """Continuous load while the block runs, to the site name at connect (the host's loopback, or
     another of its addresses); statuses in accept count as answers, as 2xx do. The summary fills
-    the dict."""
+    the dict. With post_notes every request adds a note, and the summary's "acks" is the host's
+    file of the acknowledged ones (loadgen.py)."""
     install_loadgen(host)
     tag = f"/tmp/load-{time.monotonic_ns()}"
     started = host.run(
         f"setsid nohup {LOADGEN} --scheme {scheme} --host {name} --connect {connect} --path '{path}' "
+        f"{f'--post-notes --acks {tag}.acks ' if post_notes else ''}"
         f"{''.join(f'--accept {status} ' for status in accept)}"
         f"--threads {threads} --stop-file {tag}.stop --out {tag}.json --max-seconds 600 "
         f">{tag}.log 2>&1 < /dev/null & sleep 1"
@@ -45,6 +48,8 @@ def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: 
         host.run(f"touch {tag}.stop")
         wait_until(lambda: host.file(f"{tag}.json").exists, 30)
         summary.update(json.loads(host.file(f"{tag}.json").content_string))
+        if post_notes:
+            summary["acks"] = f"{tag}.acks"
 
 
 class Report:

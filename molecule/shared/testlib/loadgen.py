@@ -5,7 +5,10 @@ Runs on the test host: THREADS clients each send GET PATH to HOST (the site's
 name, sent as Host and SNI) at CONNECT (default: HOST itself, which must then
 resolve to loopback), one connection per request, until STOP_FILE appears or
 MAX_SECONDS pass. A request fails on a non-2xx status, a reset, a refused
-connection or a timeout. Writes a JSON summary to OUT when it stops.
+connection or a timeout. Writes a JSON summary to OUT when it stops. With
+--post-notes each request instead adds a note (POST PATH, JSON, a text of its
+own), and ACKS gets one JSON line per note the app acknowledged: its id, text
+and the host's wall-clock time of the acknowledgement.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=0.01, help="seconds between a client's requests")
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--max-seconds", type=float, default=300.0)
+    parser.add_argument("--post-notes", action="store_true", help="add a note with each request")
+    parser.add_argument("--acks", default="", help="with --post-notes: file of the acknowledged notes")
     parser.add_argument("--stop-file", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -60,14 +65,27 @@ def main() -> None:
             socket.create_connection((address, 443), args.timeout), server_hostname=args.host))
         return conn
 
+    acks = open(args.acks, "a", encoding="utf-8") if args.acks else None  # noqa: SIM115 - open while the clients run
+    counter = iter(range(10**9))
+
     def one_request() -> str | None:
         conn = connection()
         try:
-            conn.request("GET", args.path, headers={"Host": args.host})
+            if args.post_notes:
+                with lock:
+                    text = f"load note {next(counter)} {time.time_ns()}"
+                conn.request("POST", args.path, body=json.dumps({"text": text}),
+                             headers={"Host": args.host, "Content-Type": "application/json"})
+            else:
+                conn.request("GET", args.path, headers={"Host": args.host})
             response = conn.getresponse()
-            response.read()
+            body = response.read()
+            acked = time.time()
             with lock:
                 statuses[response.status] += 1
+                if args.post_notes and acks and response.status == 201:
+                    acks.write(json.dumps({"id": json.loads(body)["id"], "text": text, "at": acked}) + "\n")
+                    acks.flush()
             return None if 200 <= response.status < 300 or response.status in args.accept else f"status {response.status}"
         except (OSError, http.client.HTTPException) as exc:
             return type(exc).__name__
@@ -108,6 +126,8 @@ def main() -> None:
         "longest_gap_without_success_s": round(max(gaps), 3) if gaps else None,
         "duration_s": round(time.monotonic() - start, 3),
     }
+    if acks:
+        acks.close()
     tmp = args.out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(summary, fh)
