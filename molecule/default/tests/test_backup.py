@@ -82,7 +82,8 @@ def test_backup_is_one_checked_sqlite_file(backup: dict[str, Any]) -> None:
     assert backup["content"]["integrity"] == ["ok"]
     assert backup["content"]["journal_mode"] == "delete"
     name = backup["path"].rsplit("/", 1)[1]
-    assert f"{name}-wal" not in backup["listing"]
+    for beside in ("-wal", "-shm", "-journal"):
+        assert f"{name}{beside}" not in backup["listing"], beside
 
 
 def test_backups_are_readable_by_the_app_user_only(host: Any, backup: dict[str, Any]) -> None:

@@ -1,8 +1,8 @@
 """One app of two deployed, then removed, while the other serves on untouched.
 
 Runs after test_releases.py. Removing counter (state: absent) stops its vassal and takes away its
-socket, site, certificate, uwsgi port rules and releases, and keeps its data, secret and user;
-purging takes those too. notes is under load throughout and must not notice.
+socket, site, certificate, uwsgi port rules, backup schedule and releases, and keeps its data,
+backups, secret and user; purging takes those too. notes is under load throughout and must not notice.
 """
 
 from __future__ import annotations
@@ -112,6 +112,13 @@ def test_removed_apps_releases_are_gone_and_its_data_secret_and_user_kept(host, 
     assert counter_hits(host) == removed["hits"]
 
 
+def test_removed_apps_backup_schedule_is_gone_and_its_backups_kept(host, removed) -> None:
+    for unit in ("service", "timer"):
+        assert not host.file(f"/etc/systemd/system/{COUNTER.name}-backup.{unit}").exists, unit
+    assert host.run(f"systemctl is-active {COUNTER.name}-backup.timer").stdout.strip() != "active"
+    assert host.file(COUNTER.backup_dir).is_directory
+
+
 def test_the_other_app_served_on_untouched_while_one_was_removed(removed, report) -> None:
     report.add("remove the other app", removed["notes"]["load"], "notes' release and workers untouched")
     assert removed["notes"]["after"] == removed["notes"]["before"]
@@ -131,7 +138,7 @@ def test_purged_app_leaves_no_data_config_or_user(host, removed) -> None:
     # Without the uwsgi ports: notes goes back to its unix socket alone, as the tests after these expect.
     run = converge({"releases_counter_state": "absent", "releases_counter_purge": True})
     assert run.rc == 0, run
-    for path in (COUNTER.data_dir, COUNTER.config_dir, COUNTER.root):
+    for path in (COUNTER.data_dir, COUNTER.backup_dir, COUNTER.config_dir, COUNTER.root):
         assert not host.file(path).exists, path
     assert not host.user(COUNTER.name).exists
     assert not host.group(COUNTER.name).exists

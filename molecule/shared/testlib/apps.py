@@ -51,6 +51,10 @@ class App:
         return f"/etc/{self.name}"
 
     @property
+    def backup_dir(self) -> str:
+        return f"/var/backups/{self.name}"
+
+    @property
     def secret_key(self) -> str:
         return f"{self.config_dir}/secret_key"
 

@@ -65,21 +65,24 @@ def main(database: str, backup_dir: str, name: str, keep_days: str) -> int:
     now = datetime.now(timezone.utc)
     final = directory / f"{name}-{now.strftime(STAMP)}.sqlite3"
     partial = directory / f".{final.name}.partial"
-    for stale in directory.glob(f".{name}-*.sqlite3.partial"):  # an interrupted earlier run
+    leftovers = f".{name}-*.sqlite3.partial*"  # the copy, and SQLite's -journal, -wal, -shm beside it
+    for stale in directory.glob(leftovers):  # an interrupted earlier run
         stale.unlink()
     started = time.monotonic()
     try:
         copy(db, partial)
-    except (sqlite3.Error, RuntimeError) as exc:
-        partial.unlink(missing_ok=True)
+        os.replace(partial, final)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except (sqlite3.Error, RuntimeError, OSError) as exc:
         print(json.dumps({"database": str(db), "backup": None, "error": str(exc)}))
         return 1
-    os.replace(partial, final)
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
     finally:
-        os.close(dir_fd)
+        for stale in directory.glob(leftovers):
+            stale.unlink()
     cutoff = now - timedelta(days=int(keep_days))
     kept = backups(directory, name)
     pruned = [str(path) for stamp, path in kept[:-1] if stamp < cutoff]
