@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""Puts a backup in place of one app's SQLite database, run as root by playbooks/restore.yml.
+
+usage: sqlite_restore.py check STAGED USER
+       sqlite_restore.py swap STAGED DATABASE VASSAL USER
+       sqlite_restore.py undo DATABASE REPLACED VASSAL USER
+
+check, as USER (the staged file lies in the app's data directory, which USER may change): the
+staged file must be a SQLite database that passes PRAGMA integrity_check; it is made one
+self-contained file (journal_mode DELETE). Prints why it is refused and exits 3 otherwise:
+nothing has been replaced by then.
+
+swap: the app is stopped only for the swap. Its vassal file is renamed out of the emperor's
+sight (the emperor stops the vassal), and once no process of USER is left the database (with
+its -wal and -shm) is renamed aside to DATABASE.replaced-STAMP, never deleted, and the staged
+file renamed into its place, owned by USER with the database's mode (set through a descriptor
+opened without following links: USER may have changed the staged path meanwhile). The vassal file comes back
+whatever happens, so the emperor starts the app again. Prints {"replaced": path or null}.
+
+undo: the same stop, then the replaced database is put back (a restore that fails its health
+check).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import sqlite3
+import stat
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+HEADER = b"SQLite format 3\x00"
+BESIDE = ("-wal", "-shm", "-journal")  # SQLite's files that belong to a database by name
+STOP_TIMEOUT = 90
+REFUSED = 3
+
+
+def drop_to(user: str) -> None:
+    account = pwd.getpwnam(user)
+    os.setgroups([])
+    os.setgid(account.pw_gid)
+    os.setuid(account.pw_uid)
+
+
+def check(staged: str, user: str) -> int:
+    drop_to(user)
+    with open(staged, "rb") as fh:
+        if fh.read(len(HEADER)) != HEADER:
+            print("it is not a SQLite database (its first bytes are not SQLite's header)")
+            return REFUSED
+    try:
+        db = sqlite3.connect(staged)
+        try:
+            result = [row[0] for row in db.execute("PRAGMA integrity_check")]
+            if result != ["ok"]:
+                print(f"it fails SQLite's integrity check: {'; '.join(' '.join(r.split()) for r in result[:3])}")
+                return REFUSED
+            db.execute("PRAGMA journal_mode=DELETE")  # a copy of a WAL database: one file again
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        print(f"it fails SQLite's integrity check: {exc}")
+        return REFUSED
+    print("ok")
+    return 0
+
+
+def processes_of(uid: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat(follow_symlinks=False).st_uid == uid:
+                    found.append(int(entry.name))
+            except FileNotFoundError:  # it ended meanwhile
+                pass
+    return found
+
+
+def stopped(vassal: str, user: str, action: Callable[[int, int], str | None]) -> str | None:
+    """Runs action(uid, gid) while the app is stopped; the vassal file comes back in any case."""
+    account = pwd.getpwnam(user)
+    paused = f"{vassal}.restoring"  # no config extension: the emperor stops the vassal
+    os.replace(vassal, paused)
+    try:
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while left := processes_of(account.pw_uid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not stop within {STOP_TIMEOUT} s (processes {left})")
+            time.sleep(0.2)
+        return action(account.pw_uid, account.pw_gid)
+    finally:
+        os.replace(paused, vassal)
+
+
+def set_aside(database: str, target: str) -> None:
+    for suffix in ("", *BESIDE):
+        if os.path.exists(database + suffix):
+            os.replace(database + suffix, target + suffix)
+
+
+def sync_dir(path: str) -> None:
+    fd = os.open(os.path.dirname(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def swap(staged: str, database: str, vassal: str, user: str) -> int:
+    def action(uid: int, gid: int) -> str | None:
+        replaced = None
+        mode = 0o640
+        if os.path.exists(database):
+            mode = os.stat(database).st_mode & 0o777
+            replaced = f"{database}.replaced-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+            set_aside(database, replaced)
+        fd = os.open(staged, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or os.fstat(fd).st_nlink != 1:
+                raise RuntimeError(f"{staged} is no longer the staged file")
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        os.replace(staged, database)
+        sync_dir(database)
+        return replaced
+
+    print(json.dumps({"replaced": stopped(vassal, user, action)}))
+    return 0
+
+
+def undo(database: str, replaced: str, vassal: str, user: str) -> int:
+    if not Path(replaced).is_file():
+        print(f"{replaced} is not there to put back")
+        return 1
+
+    def action(uid: int, gid: int) -> None:
+        for suffix in ("", *BESIDE):
+            if os.path.exists(database + suffix):
+                os.unlink(database + suffix)
+        set_aside(replaced, database)
+        sync_dir(database)
+
+    stopped(vassal, user, action)
+    print(json.dumps({"restored": database, "from": replaced}))
+    return 0
+
+
+COMMANDS = {"check": (check, 2), "swap": (swap, 4), "undo": (undo, 4)}
+
+if __name__ == "__main__":
+    command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    if command not in COMMANDS or len(args) != COMMANDS[command][1]:
+        sys.exit(__doc__)
+    sys.exit(COMMANDS[command][0](*args))
