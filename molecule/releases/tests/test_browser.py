@@ -13,18 +13,10 @@ from typing import Any
 import pytest
 from testlib.app import deploy
 from testlib.browser import Browser, chromium
-from testlib.run import PROJECT
 from testlib.wait import wait_until
 
-ACCENT = "rgb(9, 105, 218)"  # app/notes/static/style.css: --accent, the colour of h1
-NEW_ACCENT = "rgb(130, 80, 223)"
-
-
-def restyled(package: Path) -> None:
-    """The stylesheet gives h1 another colour."""
-    css = package / "static" / "style.css"
-    assert "--accent: #0969da;" in css.read_text()
-    css.write_text(css.read_text().replace("--accent: #0969da;", "--accent: #8250df;"))
+ACCENT = "rgb(9, 105, 218)"  # conftest.ACCENT, the colour of h1
+NEW_ACCENT = "rgb(130, 80, 223)"  # conftest.NEW_ACCENT, restyled_app's
 
 
 @pytest.fixture(scope="module")
@@ -72,18 +64,15 @@ def test_form_post_without_its_csrf_token_is_refused_and_adds_nothing(browser: B
 
 
 @pytest.fixture(scope="module")
-def deployed_restyle(browser: Browser, app_variant) -> Iterator[dict[str, str]]:
-    """The page's stylesheet URL before and after a deploy of a release with a new stylesheet."""
+def deployed_restyle(browser: Browser, restyled_app: Path) -> dict[str, str]:
+    """The page's stylesheet URL before and after a deploy of a release with a new stylesheet. The
+    restyled release stays: the modules after this one start from it (conftest.ORDER)."""
     browser.open("/")
     before = stylesheet(browser)
-    run = deploy(app_variant("1.5.0", restyled))
+    run = deploy(restyled_app)
     assert run.rc == 0, run
     browser.open("/")
-    yield {"before": before, "after": stylesheet(browser)}
-    # notes as the scenario converged it again (its release is still there, so nothing is built):
-    # the modules after this one start from the checkout's code.
-    back = deploy(PROJECT / "app")
-    assert back.rc == 0, back
+    return {"before": before, "after": stylesheet(browser)}
 
 
 def test_after_a_deploy_the_page_loads_the_new_releases_stylesheet(
@@ -99,5 +88,5 @@ def test_previous_releases_stylesheet_stays_reachable_after_a_deploy(
         browser: Browser, deployed_restyle: dict[str, str]) -> None:
     old = browser.fetch(deployed_restyle["before"])
     assert old["status"] == 200
-    assert "--accent: #0969da;" in old["body"]
+    assert "--accent: #0969da;" in old["body"]  # the checkout's stylesheet
     assert old["cacheControl"] == "public, max-age=31536000, immutable"

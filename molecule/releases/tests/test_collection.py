@@ -1,8 +1,9 @@
 """The project installs as the collection flask_deploy.stack and its roles converge a host.
 
 Built with ansible-galaxy from the checkout, installed into an empty collections path, and run
-with nothing else on the roles' path, against the hosts the scenario converged from the
-checkout: the collection's roles find the hosts exactly as they left them (changed=0).
+with nothing else on the roles' path, with the code of the release the last deploy switched to
+(test_browser's): the collection's roles find the host exactly as that deploy left it
+(changed=0, no release built), so a deploy is idempotent right after a switch.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+from testlib.layout import RELEASES_DIR
 from testlib.run import PROJECT, run_playbook
 
 
@@ -35,11 +38,15 @@ def test_collection_holds_the_three_roles(collections: Path) -> None:
     assert sorted(p.name for p in roles.iterdir()) == ["nginx_vhost", "python_app", "uwsgi_emperor"]
 
 
-def test_collection_roles_by_their_full_names_find_the_hosts_converged(collections: Path) -> None:
+def test_collection_roles_by_their_full_names_find_the_host_as_the_last_deploy_left_it(
+    host: Any, collections: Path, restyled_app: Path
+) -> None:
+    releases = host.file(RELEASES_DIR).listdir()
     run = run_playbook(
-        Path(__file__).with_name("collection.yml"),
+        Path(__file__).with_name("collection.yml"), "-e", f"releases_notes_src={restyled_app}",
         env={"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_ROLES_PATH": str(collections / "none")},
     )
     assert run.rc == 0, run
     assert "flask_deploy.stack.python_app" in run.text
     assert run.changed and set(run.changed.values()) == {0}, run.changed
+    assert host.file(RELEASES_DIR).listdir() == releases

@@ -75,14 +75,6 @@ def test_deploy_of_a_new_release_drops_no_request(host, app_variant, report) -> 
     assert counter["load"]["failed"] == 0, counter["load"]
 
 
-def test_redeploy_of_the_same_code_changes_nothing_and_creates_no_release(host, app_variant) -> None:
-    releases = host.file(RELEASES_DIR).listdir()
-    run = deploy(app_variant("2.0.0"))
-    assert run.rc == 0, run
-    assert set(run.changed.values()) == {0}, run.changed
-    assert host.file(RELEASES_DIR).listdir() == releases
-
-
 def test_check_run_with_new_code_reports_the_build_and_changes_nothing(host, app_variant) -> None:
     release, releases = live_release(host), host.file(RELEASES_DIR).listdir()
     run = deploy(app_variant("2.1.0"), "--check")
