@@ -21,7 +21,7 @@ remove_hosts() { [ $# -eq 0 ] || docker rm -f "$@" >/dev/null 2>&1 || true; }
 # write_inventory DIR HOST...: every host in both tiers, with the sandbox's group_vars, and each
 # one independent as in the default scenario (its nginx serves its own app over the unix socket,
 # no uwsgi port opens): N hosts do N times the work of one, so N / 1 measures how the playbook
-# scales out, not a bigger topology (the cluster scenario tests that one).
+# scales out, not a bigger topology (the production scenario tests that one).
 write_inventory() {
   local dir=$1 h; shift
   mkdir -p "$dir"

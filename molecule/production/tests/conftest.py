@@ -14,6 +14,14 @@ WEB = ("prod-both", "prod-web")
 APPS = ("prod-both", "prod-app")
 
 
+# test_scale adds a server to the app tier and powers an app host off: it runs last.
+LAST = "test_scale.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name == LAST)  # stable: the rest keep their order
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "web" in metafunc.fixturenames:
         metafunc.parametrize("web", WEB)

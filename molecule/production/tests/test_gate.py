@@ -10,7 +10,7 @@ import pytest
 from testlib.app import app_variant, failing_healthz
 from testlib.hosts import node
 from testlib.http import http
-from testlib.layout import CURRENT
+from testlib.layout import CURRENT, RELEASES_DIR
 from testlib.run import SCENARIO, run_playbook
 
 WEB_AND_APP = "prod-both"
@@ -32,13 +32,19 @@ def test_first_deploy_made_a_release_that_answers_under_the_sites_name(domain) -
     assert health["release"] == release_of(WEB_AND_APP)
 
 
-def test_release_whose_healthz_fails_is_rolled_back_and_the_play_names_it(
+def test_release_whose_healthz_fails_is_rolled_back_and_the_rolling_deploy_stops(
         app_with_failing_healthz: Path, app_names, domain) -> None:
+    # -e python_app_serial=1: one app host a batch, in inventory order. The first batch switches,
+    # fails its health check and is rolled back; the play stops, and the second batch never starts.
+    first, later = app_names
     before = {app: release_of(app) for app in app_names}
-    run = run_playbook(SCENARIO / "converge.yml", "-e", f"python_app_src_dir={app_with_failing_healthz}")
+    releases_later = node(later, sudo=True).file(RELEASES_DIR).listdir()
+    run = run_playbook(SCENARIO / "converge.yml", "-e", f"python_app_src_dir={app_with_failing_healthz}",
+                       "-e", "python_app_serial=1")
     assert run.rc != 0, run
     assert re.search(r"Release \S+-9\.0\.0-\S+ failed after the switch", run.text), run
-    for app in app_names:
-        assert f"Rolled back to {before[app]}, which answers its health check" in run.text
+    assert f"Rolled back to {before[first]}, which answers its health check" in run.text
     assert {app: release_of(app) for app in app_names} == before
+    assert node(later, sudo=True).file(RELEASES_DIR).listdir() == releases_later
+    assert run.changed.get(later, 0) == 0
     assert json.loads(http(node(WEB_AND_APP, sudo=True), "/healthz", name=domain).body)["version"] != "9.0.0"

@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 
 from testlib.hosts import address, node
-from testlib.http import curl, http
+from testlib.http import curl, curl_command, http
 from testlib.layout import UWSGI_PORT
+from testlib.run import switch_maintenance
 
 APP_ONLY = "prod-app"
+WEB_ONLY = "prod-web"
+
+
+def connects(client, target: str, port: int) -> bool:
+    code = f"import socket; socket.create_connection(('{target}', {port}), timeout=5).close()"
+    return client.run(f'python3 -c "{code}"').rc == 0
 
 
 def test_the_domain_resolves_to_the_web_hosts(host, domain, web_names) -> None:
@@ -42,6 +49,30 @@ def test_app_only_host_binds_uwsgi_to_its_own_address_only() -> None:
     listening = app.socket.get_listening_sockets()
     assert f"tcp://{address(app)}:{UWSGI_PORT}" in listening
     assert f"tcp://0.0.0.0:{UWSGI_PORT}" not in listening
+
+
+def test_app_uwsgi_port_is_refused_from_a_host_that_is_not_a_web_host() -> None:
+    app_only, both = node(APP_ONLY, sudo=True), node("prod-both", sudo=True)
+    assert connects(node(WEB_ONLY, sudo=True), address(both), UWSGI_PORT)
+    assert not connects(app_only, address(both), UWSGI_PORT)
+
+
+def test_maintenance_switches_a_web_host_whose_apps_are_on_other_hosts(domain) -> None:
+    web = node(WEB_ONLY, sudo=True)
+
+    def status(connect: str) -> str:
+        return web.check_output(curl_command("/", "-o", "/dev/null", "-w", "%{http_code}", name=domain,
+                                             connect=connect))
+
+    try:
+        on = switch_maintenance("on")
+        assert on.rc == 0, on
+        assert status(address(web)) == "503"  # the web host's own network address: not loopback
+        assert status("127.0.0.1") == "200"
+    finally:
+        off = switch_maintenance("off")
+    assert off.rc == 0, off
+    assert status(address(web)) == "200"
 
 
 def test_a_health_check_from_loopback_can_pin_this_hosts_own_app(domain, app_names) -> None:

@@ -55,5 +55,5 @@ TLS_KEY = f"{TLS_DIR}/{APP}.key"
 ACME_DIR = "/var/www/acme/.well-known/acme-challenge"
 STYLESHEET = "/static/style.css"
 
-# The sandbox inventory's site (default, releases and cluster scenarios).
+# The sandbox inventory's site (default and releases scenarios).
 SANDBOX_SERVER_NAMES = ("localhost", "127.0.0.1")
