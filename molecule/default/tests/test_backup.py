@@ -14,28 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testlib.layout import APP, APP_USER, BACKUP_DIR, BACKUP_SERVICE, BACKUP_TIMER, DATA_DIR, DATABASE
 from testlib.http import curl, http
+from testlib.layout import APP, APP_USER, BACKUP_DIR, BACKUP_SERVICE, BACKUP_TIMER, DATA_DIR, DATABASE
 from testlib.load import load
+from testlib.notes import acknowledged, read_database
 from testlib.run import PROJECT, PlaybookRun, run_playbook
 
 OLD = f"{BACKUP_DIR}/{APP}-20000101T000000Z.sqlite3"  # far beyond python_app_backup_keep_days
 LEFTOVER = f"{BACKUP_DIR}/.{APP}-20000101T000001Z.sqlite3.partial"  # a run that was cut short
-
-# Reads a backup as root, read-only: its notes, integrity check and journal mode.
-READ_BACKUP = """
-import json, sqlite3, sys
-db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
-print(json.dumps({
-    "notes": {str(i): t for i, t in db.execute("SELECT id, text FROM notes")},
-    "integrity": [r[0] for r in db.execute("PRAGMA integrity_check")],
-    "journal_mode": db.execute("PRAGMA journal_mode").fetchone()[0],
-}))
-"""
-
-
-def read_database(host: Any, path: str) -> dict[str, Any]:
-    return json.loads(host.check_output(f"python3 -c '{READ_BACKUP}' {path}"))
 
 
 def restore(host: Any, backup_file: Path) -> PlaybookRun:
@@ -59,8 +45,7 @@ def backup(host: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
         out["run"] = run_playbook(PROJECT / "playbooks" / "backup.yml", "--limit", host.backend.get_hostname(),
                                   "-e", f"backup_dest={dest}")
     out["load"] = summary
-    acks = host.file(summary["acks"]).content_string.splitlines()
-    out["acked"] = [json.loads(line) for line in acks if line]
+    out["acked"] = acknowledged(host, summary)
     newest = host.check_output(f"ls -1 {BACKUP_DIR}/{APP}-*.sqlite3 | tail -n 1")
     out["path"] = newest
     out["content"] = read_database(host, newest)

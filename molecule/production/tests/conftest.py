@@ -14,7 +14,7 @@ WEB = ("prod-both", "prod-web")
 APPS = ("prod-both", "prod-app")
 
 
-# test_scale adds a server to the app tier and powers an app host off: it runs last.
+# test_scale destroys an app host, replaces it and powers an app host off: it runs last.
 LAST = "test_scale.py"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import testinfra
@@ -13,8 +14,8 @@ from testlib.layout import VHOST_FILE
 from testlib.run import INVENTORY
 
 
-def node(name: str, sudo: bool = False) -> Any:
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}", sudo=sudo)
+def node(name: str, sudo: bool = False, inventory: Path | str = INVENTORY) -> Any:
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}", sudo=sudo)
 
 
 def address(host: Any) -> str:

@@ -58,9 +58,10 @@ class PlaybookRun:
 
 
 def run_playbook(playbook: Path, *args: str, inventories: tuple[Path, ...] = (),
-                 env: dict[str, str] | None = None) -> PlaybookRun:
-    """ansible-playbook against the scenario's hosts (and any extra inventories)."""
-    inventory_args = [arg for inv in (INVENTORY, *inventories) for arg in ("-i", str(inv))]
+                 env: dict[str, str] | None = None, inventory: Path = INVENTORY) -> PlaybookRun:
+    """ansible-playbook against the scenario's hosts (and any extra inventories), or against
+    another inventory in place of the scenario's."""
+    inventory_args = [arg for inv in (inventory, *inventories) for arg in ("-i", str(inv))]
     proc = subprocess.run(
         ["ansible-playbook", *inventory_args, str(playbook), *args],
         capture_output=True, text=True, timeout=900, check=False,
