@@ -22,7 +22,8 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from . import __version__
 from . import csrf
-from .db import get_db
+from .db import get_db, schema_version
+from .migrate import LATEST
 
 pages = Blueprint("pages", __name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -112,10 +113,14 @@ def healthz() -> tuple[Response, int]:
         "pid": os.getpid(),
     }
     try:
-        get_db().execute("SELECT 1").fetchone()
+        body["schema"] = schema_version()
     except sqlite3.Error as exc:
         current_app.logger.error("health check: database unreachable: %s", exc)
         body.update(status="error", error="database unreachable")
+        return jsonify(body), 503
+    if body["schema"] < LATEST:
+        # The release's migration has not run: this code needs columns the database lacks.
+        body.update(status="error", error=f"database schema {body['schema']}, this release needs {LATEST}")
         return jsonify(body), 503
     return jsonify(body), 200
 

@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from notes import __version__, create_app
+from notes.migrate import LATEST
 
 
 def test_index_renders_html_and_links_stylesheet(client: FlaskClient) -> None:
@@ -45,6 +46,7 @@ def test_healthz_reports_status_version_hostname_and_pid(client: FlaskClient) ->
         "release": "unreleased",
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
+        "schema": LATEST,
     }
 
 

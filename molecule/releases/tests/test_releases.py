@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testlib.app import deploy, failing_healthz, failing_import
+from testlib.app import adding_migration, deploy, failing_healthz, failing_import, half_committed_migration
 from testlib.apps import COUNTER, watched
 from testlib.http import curl, curl_command, http
-from testlib.layout import APP, CURRENT, RELEASES_DIR, VHOST_ERROR_LOG, VHOST_FILE
+from testlib.layout import APP, BACKUP_DIR, CURRENT, DATABASE, RELEASES_DIR, VHOST_ERROR_LOG, VHOST_FILE
 from testlib.load import load
 from testlib.run import PROJECT, run_playbook
 from testlib.uwsgi import journal, now, vassal_stats
@@ -45,6 +45,9 @@ def live_release(host: Any) -> str:
     return Path(host.file(CURRENT).linked_to).name
 
 
+TAG_COLUMN = "ALTER TABLE notes ADD COLUMN tag TEXT NOT NULL DEFAULT ''"
+
+
 @pytest.fixture(scope="module")
 def first_release(host: Any) -> str:
     release = healthz(host)["release"]
@@ -56,17 +59,29 @@ def test_notes_are_stored_before_any_deploy(host: Any, first_release: str) -> No
     post_note(host, "written by the first release")
 
 
-def test_deploy_of_a_new_release_drops_no_request(host, app_variant, report) -> None:
-    before = healthz(host)["release"]
+def columns(host: Any) -> list[str]:
+    script = f"import sqlite3; print(*[r[1] for r in sqlite3.connect('{DATABASE}').execute('PRAGMA table_info(notes)')])"
+    return host.check_output(f'python3 -c "{script}"').split()
+
+
+def backups(host: Any) -> list[str]:
+    return host.check_output(f"ls -1 {BACKUP_DIR}").split()
+
+
+def test_deploy_of_a_new_release_with_a_migration_drops_no_request(host, app_variant, report) -> None:
+    before, schema, taken = healthz(host), columns(host), backups(host)
     with load(host) as summary, watched(host, COUNTER) as counter:
-        run = deploy(app_variant("2.0.0"))
+        run = deploy(app_variant("2.0.0", adding_migration(3, TAG_COLUMN)))
     after = healthz(host)
-    report.add("deploy a new release", summary, "switch under load")
+    report.add("deploy a new release with a migration", summary, "backup, migration, switch under load")
     report.add("... the other app meanwhile", counter["load"], "release and workers untouched")
     assert run.rc == 0, run
     assert after["version"] == "2.0.0"
-    assert after["release"] != before
+    assert after["release"] != before["release"]
     assert after["release"] == live_release(host)
+    assert after["schema"] == before["schema"] + 1 == 3
+    assert columns(host) == [*schema, "tag"]
+    assert len(backups(host)) == len(taken) + 1  # the one taken before the migration
     assert summary["sent"] > 100
     assert summary["failed"] == 0, summary
     post_note(host, "written by release 2.0.0")
@@ -82,6 +97,24 @@ def test_check_run_with_new_code_reports_the_build_and_changes_nothing(host, app
     assert run.changed and all(run.changed.values()), run.changed
     assert live_release(host) == release
     assert host.file(RELEASES_DIR).listdir() == releases
+
+
+def test_release_whose_migration_fails_is_never_switched_to_and_its_database_is_put_back(
+        host, app_variant, report) -> None:
+    before, schema = healthz(host), columns(host)
+    notes = http(host, "/api/notes").body
+    failing = half_committed_migration("ALTER TABLE notes ADD COLUMN colour TEXT", "migration 4 failed half-way")
+    with load(host) as summary:
+        run = deploy(app_variant("2.2.0", failing))
+    report.add("release whose migration fails half-way", summary, "database put back online, not switched")
+    assert run.rc != 0, run
+    assert "The migration of release" in run.text and "(python -m notes.migrate) failed" in run.text, run
+    assert "RuntimeError: migration 4 failed half-way" in run.text, run
+    assert "its database was put back from" in run.text, run
+    assert healthz(host)["release"] == before["release"] == live_release(host)
+    assert columns(host) == schema
+    assert http(host, "/api/notes").body == notes
+    assert summary["failed"] == 0, summary
 
 
 def test_release_that_fails_to_import_is_never_switched_to(host, app_variant, report) -> None:
@@ -113,12 +146,17 @@ def test_release_whose_health_check_fails_is_rolled_back(host, app_variant, repo
 
 
 def test_rollback_to_a_named_release_drops_no_request(host, first_release, report) -> None:
+    # The release rolled back to predates migration 3 (2.0.0's, additive): it serves on the
+    # schema after it, which stays, with every row (the last test counts the notes).
     with load(host) as summary, watched(host, COUNTER) as counter:
         run = run_playbook(ROLLBACK, "-e", "rollback_app=notes", "-e", f"python_app_rollback_to={first_release}")
     report.add("roll back to a named release", summary, "switch under load")
     report.add("... the other app meanwhile", counter["load"], "release and workers untouched")
     assert run.rc == 0, run
-    assert healthz(host)["release"] == first_release == live_release(host)
+    after = healthz(host)
+    assert after["release"] == first_release == live_release(host)
+    assert (after["status"], after["schema"]) == ("ok", 3)
+    assert "tag" in columns(host)
     assert summary["failed"] == 0, summary
     assert counter["after"] == counter["before"]
     assert counter["load"]["sent"] > 0

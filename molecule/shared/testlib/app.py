@@ -43,3 +43,35 @@ def failing_import(message: str) -> Callable[[Path], None]:
         (package / "wsgi.py").write_text(f"raise RuntimeError({message!r})\n")
 
     return change
+
+
+def adding_migration(number: int, sql: str) -> Callable[[Path], None]:
+    """The app's migrations end with one more: number, which runs sql."""
+
+    def change(package: Path) -> None:
+        migrate = package / "migrate.py"
+        source = migrate.read_text()
+        assert "\nLATEST = MIGRATIONS[-1][0]\n" in source
+        migrate.write_text(source.replace("\nLATEST = MIGRATIONS[-1][0]\n",
+                                          f"\nMIGRATIONS = (*MIGRATIONS, ({number}, {sql!r}))\nLATEST = MIGRATIONS[-1][0]\n"))
+
+    return change
+
+
+def half_committed_migration(sql: str, message: str) -> Callable[[Path], None]:
+    """The app's migration command commits sql on its own, then fails with message: a migration
+    that is not one transaction, which leaves the database changed."""
+
+    def change(package: Path) -> None:
+        migrate = package / "migrate.py"
+        source = migrate.read_text()
+        entry = 'if __name__ == "__main__":\n    sys.exit(main())\n'
+        assert entry in source
+        migrate.write_text(source.replace(entry, (
+            'if __name__ == "__main__":\n'
+            '    conn = sqlite3.connect(os.environ["NOTES_DATABASE"], isolation_level=None)\n'
+            f'    conn.execute({sql!r})\n'
+            '    conn.close()\n'
+            f'    raise RuntimeError({message!r})\n')))
+
+    return change

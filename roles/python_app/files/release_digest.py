@@ -6,6 +6,8 @@ usage: release_digest.py SRC_DIR PACKAGE ARCHIVE_DIR
 digest: sha256 over the package's files (paths and contents, without byte-code
 caches) and requirements.lock, so the same code always makes the same release;
 version: the package's __version__; stamp: the UTC time a new release is named by;
+migrate: the command the release's migration runs, as SRC_DIR/pyproject.toml declares it
+([tool.flask-deploy] migrate = "python -m PACKAGE.migrate"), or "" (part of the digest too);
 archive: ARCHIVE_DIR/<digest>.tar, the release's code as the host unpacks it
 (app/PACKAGE/... and requirements.lock; root-owned, directories 0755, files 0644), so a host
 gets its code in one transfer. SRC_DIR may be a symbolic link (playbooks/app is one): what it
@@ -22,6 +24,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 
@@ -53,8 +56,21 @@ def write_archive(src: Path, files: list[Path], archive: Path) -> None:
             os.unlink(partial)
 
 
+def migrate_command(src: Path) -> str:
+    pyproject = src / "pyproject.toml"
+    if not pyproject.is_file():
+        return ""
+    command = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("flask-deploy", {}).get("migrate", "")
+    if not isinstance(command, str):
+        sys.exit(f"{pyproject}: [tool.flask-deploy] migrate must be a command (a string)")
+    return command
+
+
 def main(src: Path, package: str, archive_dir: Path) -> dict[str, str]:
     digest = hashlib.sha256()
+    migrate = migrate_command(src)
+    if migrate:  # an app without one keeps the digest it had
+        digest.update(b"migrate\0" + migrate.encode() + b"\0")
     files = sorted(
         p
         for p in (src / package).rglob("*")
@@ -73,6 +89,7 @@ def main(src: Path, package: str, archive_dir: Path) -> dict[str, str]:
         "archive": str(archive),
         "version": version,
         "stamp": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+        "migrate": migrate,
     }
 
 

@@ -58,6 +58,7 @@ def copy(database: Path, partial: Path) -> None:
 
 
 def main(database: str, backup_dir: str, name: str, keep_days: str) -> int:
+    os.umask(0o077)  # the copies are the app user's alone, whoever started this (the timer, a deploy)
     db, directory = Path(database), Path(backup_dir)
     if not db.exists():
         print(json.dumps({"database": str(db), "backup": None, "reason": "no database yet"}))

@@ -4,6 +4,8 @@
 usage: sqlite_restore.py check STAGED USER
        sqlite_restore.py swap STAGED DATABASE VASSAL USER
        sqlite_restore.py undo DATABASE REPLACED VASSAL USER
+       sqlite_restore.py schema DATABASE USER
+       sqlite_restore.py online DATABASE BACKUP USER
 
 check, as USER (the staged file lies in the app's data directory, which USER may change): the
 staged file must be a SQLite database that passes PRAGMA integrity_check; it is made one
@@ -19,6 +21,12 @@ whatever happens, so the emperor starts the app again. Prints {"replaced": path 
 
 undo: the same stop, then the replaced database is put back (a restore that fails its health
 check).
+
+schema, as USER: the database's schema version (PRAGMA user_version) and the SQL of every table
+and index, as JSON (null when there is no database), to tell whether a migration changed it.
+
+online, as USER: the database becomes BACKUP's content through SQLite's backup API, while the app
+runs (its requests wait for the lock, none fails): after a migration that failed half-way.
 """
 
 from __future__ import annotations
@@ -153,7 +161,35 @@ def undo(database: str, replaced: str, vassal: str, user: str) -> int:
     return 0
 
 
-COMMANDS = {"check": (check, 2), "swap": (swap, 4), "undo": (undo, 4)}
+def schema(database: str, user: str) -> int:
+    drop_to(user)
+    if not os.path.exists(database):
+        print("null")
+        return 0
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = sorted(row[0] for row in db.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"))
+    finally:
+        db.close()
+    print(json.dumps({"version": version, "sql": tables}))
+    return 0
+
+
+def online(database: str, backup: str, user: str) -> int:
+    drop_to(user)
+    source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    target = sqlite3.connect(database, timeout=30)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    print(json.dumps({"restored": database, "from": backup}))
+    return 0
+
+
+COMMANDS = {"check": (check, 2), "swap": (swap, 4), "undo": (undo, 4), "schema": (schema, 2), "online": (online, 3)}
 
 if __name__ == "__main__":
     command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
