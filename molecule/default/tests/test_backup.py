@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from testlib.http import curl, http
-from testlib.layout import APP, APP_USER, BACKUP_DIR, BACKUP_SERVICE, BACKUP_TIMER, DATA_DIR, DATABASE
+from testlib.layout import APP, APP_USER, BACKUP_DIR, BACKUP_SERVICE, BACKUP_TIMER, DATABASE
 from testlib.load import load
 from testlib.notes import acknowledged, read_database
 from testlib.run import PROJECT, PlaybookRun, run_playbook
@@ -181,4 +181,4 @@ def test_restore_of_an_unsound_file_is_refused_before_anything_is_replaced(
     message = "\n".join(run.messages)
     assert "python_app_restore_from" in message and reason in message and "Nothing was replaced" in message, run
     assert host.file(DATABASE).sha256sum == checksum
-    assert not host.file(f"{DATA_DIR}/.restore-{APP}.sqlite3").exists
+    assert not host.file(f"/var/lib/flask-deploy-restore/{APP}.sqlite3").exists

@@ -24,7 +24,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 
@@ -60,6 +59,10 @@ def migrate_command(src: Path) -> str:
     pyproject = src / "pyproject.toml"
     if not pyproject.is_file():
         return ""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11 on the controller
+        sys.exit(f"{pyproject}: reading it ([tool.flask-deploy] migrate) needs Python 3.11 or later on the controller")
     command = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("flask-deploy", {}).get("migrate", "")
     if not isinstance(command, str):
         sys.exit(f"{pyproject}: [tool.flask-deploy] migrate must be a command (a string)")

@@ -1,23 +1,23 @@
 #!/usr/bin/python3
 """Puts a backup in place of one app's SQLite database, run as root by playbooks/restore.yml.
 
-usage: sqlite_restore.py check STAGED USER
+usage: sqlite_restore.py check STAGED
        sqlite_restore.py swap STAGED DATABASE VASSAL USER
        sqlite_restore.py undo DATABASE REPLACED VASSAL USER
        sqlite_restore.py schema DATABASE USER
        sqlite_restore.py online DATABASE BACKUP USER
 
-check, as USER (the staged file lies in the app's data directory, which USER may change): the
-staged file must be a SQLite database that passes PRAGMA integrity_check; it is made one
-self-contained file (journal_mode DELETE). Prints why it is refused and exits 3 otherwise:
-nothing has been replaced by then.
+check: the staged file (in a directory only root may open: nothing the app user controls) must
+be a SQLite database that passes PRAGMA integrity_check; it is made one self-contained file
+(journal_mode DELETE). Prints why it is refused and exits 3 otherwise: nothing has been replaced.
 
 swap: the app is stopped only for the swap. Its vassal file is renamed out of the emperor's
-sight (the emperor stops the vassal), and once no process of USER is left the database (with
-its -wal and -shm) is renamed aside to DATABASE.replaced-STAMP, never deleted, and the staged
-file renamed into its place, owned by USER with the database's mode (set through a descriptor
-opened without following links: USER may have changed the staged path meanwhile). The vassal file comes back
-whatever happens, so the emperor starts the app again. Prints {"replaced": path or null}.
+sight (the emperor stops the vassal), and once no process of USER is left the staged file is
+copied into the database's directory (a new file, created without following links), owned by
+USER with the database's mode, and synced; then the database (with its -wal and -shm) is renamed
+aside to DATABASE.replaced-STAMP, never deleted, and the copy renamed into its place. If any step
+fails, what was set aside is put back. The vassal file comes back whatever happens (SIGTERM and
+SIGHUP wait until it has), so the emperor starts the app again. Prints {"replaced": path or null}.
 
 undo: the same stop, then the replaced database is put back (a restore that fails its health
 check).
@@ -26,7 +26,7 @@ schema, as USER: the database's schema version (PRAGMA user_version) and the SQL
 and index, as JSON (null when there is no database), to tell whether a migration changed it.
 
 online, as USER: the database becomes BACKUP's content through SQLite's backup API, while the app
-runs (its requests wait for the lock, none fails): after a migration that failed half-way.
+runs (its requests wait for the lock, up to their busy timeout): after a migration that failed half-way.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import signal
 import sqlite3
 import stat
 import sys
@@ -55,8 +56,7 @@ def drop_to(user: str) -> None:
     os.setuid(account.pw_uid)
 
 
-def check(staged: str, user: str) -> int:
-    drop_to(user)
+def check(staged: str) -> int:
     with open(staged, "rb") as fh:
         if fh.read(len(HEADER)) != HEADER:
             print("it is not a SQLite database (its first bytes are not SQLite's header)")
@@ -94,6 +94,8 @@ def stopped(vassal: str, user: str, action: Callable[[int, int], str | None]) ->
     """Runs action(uid, gid) while the app is stopped; the vassal file comes back in any case."""
     account = pwd.getpwnam(user)
     paused = f"{vassal}.restoring"  # no config extension: the emperor stops the vassal
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # a dropped connection must not leave the app stopped
+        signal.signal(signum, signal.SIG_IGN)
     os.replace(vassal, paused)
     try:
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -120,24 +122,39 @@ def sync_dir(path: str) -> None:
         os.close(fd)
 
 
+def copy_in(staged: str, target: str, uid: int, gid: int, mode: int) -> None:
+    """staged, copied to target as a new file (never through a link), owned uid:gid, synced."""
+    if os.path.lexists(target):  # a leftover of an interrupted restore: unlinking never follows a link
+        os.unlink(target)
+    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with open(staged, "rb") as source:
+            while chunk := source.read(1 << 20):
+                os.write(out, chunk)
+        os.fchown(out, uid, gid)
+        os.fchmod(out, mode)
+        os.fsync(out)
+    finally:
+        os.close(out)
+
+
 def swap(staged: str, database: str, vassal: str, user: str) -> int:
     def action(uid: int, gid: int) -> str | None:
+        mode = stat.S_IMODE(os.lstat(database).st_mode) if os.path.isfile(database) else 0o640
+        incoming = os.path.join(os.path.dirname(database), f".{os.path.basename(database)}.restoring")
+        copy_in(staged, incoming, uid, gid, mode)
         replaced = None
-        mode = 0o640
-        if os.path.exists(database):
-            mode = os.stat(database).st_mode & 0o777
+        if os.path.lexists(database):
             replaced = f"{database}.replaced-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
             set_aside(database, replaced)
-        fd = os.open(staged, os.O_RDONLY | os.O_NOFOLLOW)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode) or os.fstat(fd).st_nlink != 1:
-                raise RuntimeError(f"{staged} is no longer the staged file")
-            os.fchown(fd, uid, gid)
-            os.fchmod(fd, mode)
-        finally:
-            os.close(fd)
-        os.replace(staged, database)
-        sync_dir(database)
+            os.replace(incoming, database)
+            sync_dir(database)
+        except BaseException:
+            if replaced:
+                set_aside(replaced, database)
+            raise
+        os.unlink(staged)
         return replaced
 
     print(json.dumps({"replaced": stopped(vassal, user, action)}))
@@ -189,7 +206,7 @@ def online(database: str, backup: str, user: str) -> int:
     return 0
 
 
-COMMANDS = {"check": (check, 2), "swap": (swap, 4), "undo": (undo, 4), "schema": (schema, 2), "online": (online, 3)}
+COMMANDS = {"check": (check, 1), "swap": (swap, 4), "undo": (undo, 4), "schema": (schema, 2), "online": (online, 3)}
 
 if __name__ == "__main__":
     command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
