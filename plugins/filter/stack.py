@@ -80,7 +80,9 @@ ENTRY_KEYS = ("name", "state", "purge", "server_names", "acme", "static_dir", "h
 SECRET_KEYS = ("env", "tls_key_content")
 # python_app options that are one app's own: with flask_apps, each entry says them (or its name
 # does), so the inventory must not. Limits (LIMITS) are inherited from the inventory instead.
-PER_APP_OPTIONS = ("user", "root", "data_dir", "config_dir", "backup_dir", "state", "purge", "env", *CODE_OPTIONS)
+# migrate_command too: each app's release declares its own migration (pyproject.toml).
+PER_APP_OPTIONS = ("user", "root", "data_dir", "config_dir", "backup_dir", "state", "purge", "env", "migrate_command",
+                   *CODE_OPTIONS)
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
