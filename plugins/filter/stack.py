@@ -194,7 +194,8 @@ def apps(flask_apps: list[dict[str, Any]] | None, inventory: dict[str, Any], pla
     shared = [f"python_app_{k}" for k in PER_APP_OPTIONS if f"python_app_{k}" in inventory]
     if shared:
         _fail("flask_apps", f"{', '.join(shared)} would apply to every app: with flask_apps, give each app's "
-                            "in its entry (its user and paths come from its name)")
+                            "in its entry (its user and paths come from its name; its migration, from its "
+                            "pyproject.toml's [tool.flask-deploy] migrate)")
     out = [_entry(i, entry, inventory, defaults) for i, entry in enumerate(flask_apps)]
     _distinct(out, "name", lambda a: [a["name"]])
     # nftables tables and nginx variables spell - as _.
