@@ -1,7 +1,7 @@
 """Prometheus metrics (host_vars: metrics_address, metrics_allowed_sources): nginx's through
-Debian's prometheus-nginx-exporter, the vassals' through the emperor's socket-activated reader,
-each on the host's own address only, their counters moving with traffic, open to the allowed
-sources: notes-debian13 (on notes-debian12's allowed network) may scrape notes-debian12,
+Debian's prometheus-nginx-exporter, the vassals' through the emperor's socket-activated resident
+reader, each on the host's own address only, their counters moving with traffic, open to the
+allowed sources: notes-debian13 (on notes-debian12's allowed network) may scrape notes-debian12,
 notes-debian12 may not scrape notes-debian13 (which allows none)."""
 
 from __future__ import annotations
@@ -63,9 +63,25 @@ def test_uwsgi_metrics_count_the_apps_requests(host):
     wait_until(lambda: value(scrape(host, host, UWSGI_PORT).stdout, name) >= before + 5, 10)
 
 
-def test_uwsgi_metrics_reader_keeps_no_process_between_scrapes(host):
-    scrape(host, host, UWSGI_PORT)
-    wait_until(lambda: not host.run("pgrep -f '[u]wsgi-metrics.py'").stdout.strip(), 10)
+def reader_pid(host) -> str:
+    return host.check_output("systemctl show -P MainPID uwsgi-metrics.service")
+
+
+def test_uwsgi_metrics_reader_is_one_resident_process_for_every_scrape(host):
+    assert scrape(host, host, UWSGI_PORT).rc == 0
+    first = reader_pid(host)
+    for _ in range(3):
+        assert scrape(host, host, UWSGI_PORT).rc == 0
+    assert reader_pid(host) == first != "0"
+    assert host.check_output("pgrep -fc '[u]wsgi-metrics.py'") == "1"
+
+
+def test_uwsgi_metrics_reader_holds_no_privilege_but_reading_the_stats(host):
+    assert scrape(host, host, UWSGI_PORT).rc == 0
+    status = host.file(f"/proc/{reader_pid(host)}/status").content_string
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    assert int(fields["CapEff"], 16) == 1 << 1  # CAP_DAC_OVERRIDE alone
+    assert fields["NoNewPrivs"].strip() == "1"
 
 
 @pytest.mark.parametrize("port", [NGINX_PORT, UWSGI_PORT], ids=["nginx", "uwsgi"])

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Prometheus metrics of every uWSGI vassal on the host, read from their stats sockets.
 
-systemd accepts each connection (uwsgi-metrics.socket, Accept=yes) and runs this once per
-connection with the connection as stdin and stdout: it reads one HTTP request, answers GET
-/metrics in Prometheus' text format (anything else gets 404) and exits. The vassal's name is the
-stats socket's directory (<socket dir>/<app>/stats.sock).
+systemd starts it at the first scrape with the listening socket (uwsgi-metrics.socket,
+Accept=no: one resident process, not one per scrape, whose start-up would cost more than the
+scrape). Each connection carries one HTTP request: GET /metrics is answered in Prometheus' text
+format, anything else gets 404, and the connection is closed. The vassal's name is the stats
+socket's directory (<socket dir>/<app>/stats.sock).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 import socket
 import stat
 import sys
+import threading
+import time
 
 METRICS = {
     "uwsgi_up": ("gauge", "1 if the vassal's stats socket answered."),
@@ -90,22 +93,65 @@ def exposition(pattern: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    pattern = sys.argv[1]
-    request_line = sys.stdin.buffer.readline(8192).decode("latin-1")
-    while sys.stdin.buffer.readline(8192) not in (b"\r\n", b"\n", b""):
-        pass  # headers: nothing in them changes the answer
-    method, path = (request_line.split() + ["", ""])[:2]
+# At most this many scrapes at once (more wait in the listen queue), each given TIMEOUT s in all
+# and a request of at most MAX_REQUEST bytes (a scrape's is a few hundred).
+CONCURRENT, TIMEOUT, MAX_REQUEST = 8, 10, 8192
+
+
+def request_line(conn: socket.socket) -> str:
+    """The request's first line, once its headers have ended (nothing in them changes the answer)."""
+    deadline, data = time.monotonic() + TIMEOUT, b""
+    while b"\r\n\r\n" not in data and b"\n\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or len(data) > MAX_REQUEST:
+            raise TimeoutError("no whole request in time")
+        conn.settimeout(left)
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\n", 1)[0].decode("latin-1")
+
+
+def answer(conn: socket.socket, pattern: str) -> None:
+    method, path = (request_line(conn).split() + ["", ""])[:2]
     if method == "GET" and path.split("?")[0] == "/metrics":
         status, body, kind = "200 OK", exposition(pattern), "text/plain; version=0.0.4; charset=utf-8"
     else:
         status, body, kind = "404 Not Found", "Not found: the metrics are at /metrics\n", "text/plain; charset=utf-8"
     data = body.encode()
-    sys.stdout.buffer.write(
+    conn.settimeout(TIMEOUT)
+    conn.sendall(
         f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
         + data)
-    sys.stdout.buffer.flush()
+
+
+def handle(conn: socket.socket, pattern: str, slots: threading.BoundedSemaphore) -> None:
+    try:
+        with conn:
+            answer(conn, pattern)
+    except OSError:
+        pass  # the scraper went away or was too slow (TimeoutError): the next scrape is a new connection
+    finally:
+        slots.release()
+
+
+def main() -> int:
+    pattern = sys.argv[1]
+    if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS") != "1":
+        print("uwsgi-metrics: started without its socket: it runs from uwsgi-metrics.socket", file=sys.stderr)
+        return 2
+    listener = socket.socket(fileno=3)  # SD_LISTEN_FDS_START
+    slots = threading.BoundedSemaphore(CONCURRENT)
+    while True:
+        slots.acquire()
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            slots.release()
+            continue
+        threading.Thread(target=handle, args=(conn, pattern, slots), daemon=True).start()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
