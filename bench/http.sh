@@ -15,9 +15,10 @@ conns=${BENCH_CONNECTIONS:-64} threads=${BENCH_THREADS:-2}
 
 # name|url|connections|errors allowed (only the backlog stress pair: its errors are the figure)|host|flags
 # flags (comma-separated): br = the client accepts compressed bodies (Accept-Encoding: br, gzip);
-# scrape = both metrics endpoints are scraped every second meanwhile (METRICS_ADDRESS, the host's
-# address; Prometheus' default is every 15 s); probe = right after the load ends, five requests
-# one after another, each one's time recorded (how soon the stack serves normally again).
+# scrape = both metrics endpoints are scraped every second meanwhile by one long-running process
+# (bench/scrape.py; METRICS_ADDRESS, the host's address; Prometheus' default is every 15 s);
+# probe = right after the load ends, five requests one after another, each one's time recorded
+# (how soon the stack serves normally again).
 # A case with several URLs loads them at once, one wrk each with its share of the connections
 # and threads; its requests are the sum.
 # Every nginx case is HTTPS as shipped: the name localhost (SNI and Host; it resolves to
@@ -45,6 +46,7 @@ cases=(
   "before-ops-livez|https://localhost:8098/livez|$conns|no||br"
   "ops-page|https://localhost:443/|$conns|no||br,scrape"
   "before-ops-page|https://localhost:8098/|$conns|no||br"
+  "ops-page-uncompressed|https://localhost:8100/|$conns|no||br,scrape"
   "stress-stack|https://localhost:443/livez|$((conns * 4))|yes||probe"
   "stress-listen-100|https://localhost:8094/livez|$((conns * 4))|yes||probe"
   "apps2-one-loaded|https://localhost:443/livez|$conns|no|$apps_host"
@@ -85,11 +87,8 @@ run_case() {
   runs=$(mktemp -d "$BENCH_TMP/wrk.XXXXXX")
   if [[ ",$flags," == *,scrape,* ]]; then
     [ -n "$metrics_address" ] || die "a scraped case needs METRICS_ADDRESS"
-    # Every second: nginx's exporter and the vassals' reader, each answer checked (200, metrics in it).
-    docker exec "$on" timeout "$d" sh -c "n=0; while :; do
-        curl -sf http://$metrics_address:9113/metrics | grep -q '^nginx_http_requests_total ' || { echo SCRAPE_FAILED nginx; exit 1; }
-        curl -sf http://$metrics_address:9117/metrics | grep -q '^uwsgi_up{app=\"notes\"} 1' || { echo SCRAPE_FAILED uwsgi; exit 1; }
-        n=\$((n + 1)); echo SCRAPES \$n; sleep 1; done" >"$runs/scrape" 2>&1 &
+    # Every second: nginx's exporter and the vassals' reader, each answer checked (bench/scrape.py).
+    docker exec "$on" timeout "$d" python3 /tmp/bench/scrape.py "$metrics_address" >"$runs/scrape" 2>&1 &
     scraper=$!
   fi
   CPU0=$(python3 "$BENCH_DIR/cpu_snapshot.py" "$cid")

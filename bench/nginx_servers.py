@@ -138,6 +138,9 @@ def main(vhost: Path, bench_conf: Path, w1_conf: Path) -> int:
         # check, compression, versioned static files), the same vassal behind it.
         variant(site, 8098, log.format("before-ops") + " combined", before_ops=True,
                 extra=["gzip off;", *(["brotli off;"] if brotli else [])]),
+        # the shipped server with compression off, everything else on: what compression costs.
+        variant(site, 8100, log.format("uncompressed"),
+                extra=["gzip off;", *(["brotli off;"] if brotli else [])]),
         # the stack with nginx passing the app's response on as it comes, unbuffered.
         variant(site, 8099, log.format("unbuffered"), location_extra=["uwsgi_buffering off;"]),
     ]

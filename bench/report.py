@@ -153,7 +153,8 @@ def ops_section(cases: dict[str, Case]) -> str:
            "(`gzip off`, `brotli off`), no versioned static location; the same vassal behind both. "
            "Both are loaded with `Accept-Encoding: br, gzip`. While the shipped stack is loaded, "
            "its two metrics endpoints (nginx's exporter on :9113, the vassals' reader on :9117) "
-           "are scraped every second, 15 times Prometheus' default rate, each scrape checked.\n",
+           "are scraped every second (15 times Prometheus' default rate) by one long-running "
+           "client, as Prometheus is (`bench/scrape.py`), each scrape checked.\n",
            "| route | features | req/s | p50 ms | p99 ms | bytes per response | errors |",
            "|---|---|---:|---:|---:|---:|---:|"]
     for label, on, off in OPS:
@@ -170,6 +171,29 @@ def ops_section(cases: dict[str, Case]) -> str:
                    f"| {met(value, '>=', OPS_TARGET)} | {rounds} |")
     out.append("\nBytes per response include the response's headers (the request ID and `Vary` add "
                "some); on the page, a smaller figure with the features on is the compression at work.\n")
+    unc = cases.get("ops-page-uncompressed")
+    if unc is not None:
+        on, off = cases["ops-page"], cases["before-ops-page"]
+        nginx = {n: med([r["cpu_s"]["nginx"] / r["requests"] * 1e6 for r in c.raw])
+                 for n, c in (("on", on), ("unc", unc), ("off", off))}
+        size = med([r["bytes"] / r["requests"] for r in unc.raw if "bytes" in r])
+        rounds = ", ".join(f"{r:.3f}" for r in paired(unc, off))
+        out += ["**What compression costs.** The same rounds also load a copy of the shipped server "
+                "with `gzip off` and `brotli off` and every other feature on (port 8100, scraped "
+                "likewise), on the page:\n",
+                "| page | req/s | p50 ms | p99 ms | bytes per response | nginx CPU us/request |",
+                "|---|---:|---:|---:|---:|---:|",
+                f"| features on, scraped | {on.rps:,.0f} | {on.p50_ms:.1f} | {on.p99_ms:.1f} "
+                f"| {med([r['bytes'] / r['requests'] for r in on.raw]):,.0f} | {nginx['on']:.0f} |",
+                f"| features on but compression, scraped | {unc.rps:,.0f} | {unc.p50_ms:.1f} "
+                f"| {unc.p99_ms:.1f} | {size:,.0f} | {nginx['unc']:.0f} |",
+                f"| before them | {off.rps:,.0f} | {off.p50_ms:.1f} | {off.p99_ms:.1f} "
+                f"| {med([r['bytes'] / r['requests'] for r in off.raw]):,.0f} | {nginx['off']:.0f} |",
+                "",
+                f"Features on but compression / before them, the page: **{unc.rps / off.rps:.3f}** "
+                f"(per round: {rounds}). Compressing the page costs nginx "
+                f"{nginx['on'] - nginx['unc']:.0f} us of CPU per response (medians), the other "
+                f"features {nginx['unc'] - nginx['off']:.0f} us.\n"]
     return "\n".join(out)
 
 
@@ -574,7 +598,8 @@ def main(tmp: Path, dest: Path) -> int:
     cases = load_cases(tmp / "http.jsonl")
     prov = json.loads((tmp / "provision.json").read_text())
     conn = json.loads((tmp / "connections.json").read_text())
-    missing = [n for n in [*MAIN, *VARIANTS, *APPS, *STRESS, *(x for _, *pair in OPS for x in pair)]
+    missing = [n for n in [*MAIN, *VARIANTS, *APPS, *STRESS, *(x for _, *pair in OPS for x in pair),
+                           "ops-page-uncompressed"]
                if n not in cases]
     if missing:
         print(f"report: no runs for {', '.join(missing)}", file=sys.stderr)
