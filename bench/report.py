@@ -174,21 +174,19 @@ def ops_section(cases: dict[str, Case]) -> str:
     unc = cases.get("ops-page-uncompressed")
     if unc is not None:
         on, off = cases["ops-page"], cases["before-ops-page"]
-        nginx = {n: med([r["cpu_s"]["nginx"] / r["requests"] * 1e6 for r in c.raw])
-                 for n, c in (("on", on), ("unc", unc), ("off", off))}
-        size = med([r["bytes"] / r["requests"] for r in unc.raw if "bytes" in r])
+        runs = {"on": on, "unc": unc, "off": off}
+        nginx = {n: med([r["cpu_s"]["nginx"] / r["requests"] * 1e6 for r in c.raw]) for n, c in runs.items()}
+        size = {n: med([r["bytes"] / r["requests"] for r in c.raw]) for n, c in runs.items()}
         rounds = ", ".join(f"{r:.3f}" for r in paired(unc, off))
         out += ["**What compression costs.** The same rounds also load a copy of the shipped server "
                 "with `gzip off` and `brotli off` and every other feature on (port 8100, scraped "
                 "likewise), on the page:\n",
                 "| page | req/s | p50 ms | p99 ms | bytes per response | nginx CPU us/request |",
                 "|---|---:|---:|---:|---:|---:|",
-                f"| features on, scraped | {on.rps:,.0f} | {on.p50_ms:.1f} | {on.p99_ms:.1f} "
-                f"| {med([r['bytes'] / r['requests'] for r in on.raw]):,.0f} | {nginx['on']:.0f} |",
-                f"| features on but compression, scraped | {unc.rps:,.0f} | {unc.p50_ms:.1f} "
-                f"| {unc.p99_ms:.1f} | {size:,.0f} | {nginx['unc']:.0f} |",
-                f"| before them | {off.rps:,.0f} | {off.p50_ms:.1f} | {off.p99_ms:.1f} "
-                f"| {med([r['bytes'] / r['requests'] for r in off.raw]):,.0f} | {nginx['off']:.0f} |",
+                *(f"| {label} | {runs[n].rps:,.0f} | {runs[n].p50_ms:.1f} | {runs[n].p99_ms:.1f} "
+                  f"| {size[n]:,.0f} | {nginx[n]:.0f} |"
+                  for n, label in (("on", "features on, scraped"),
+                                   ("unc", "features on but compression, scraped"), ("off", "before them"))),
                 "",
                 f"Features on but compression / before them, the page: **{unc.rps / off.rps:.3f}** "
                 f"(per round: {rounds}). Compressing the page costs nginx "
