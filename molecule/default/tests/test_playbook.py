@@ -71,6 +71,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ('{"nginx_vhost_https_port": 70000}', "nginx_vhost_https_port", "two different ports from 1 to 65535"),
         ('{"nginx_vhost_rate_limit": "fast"}', "nginx_vhost_rate_limit", "a rate such as 10r/s"),
         ('{"nginx_vhost_compression_types": ["text/html"]}', "nginx_vhost_compression_types", "without text/html"),
+        ('{"nginx_vhost_brotli_level": 12}', "nginx_vhost_brotli_level", "must be one of: 0, 1, 2"),
         (
             '{"nginx_vhost_sites": [{' + SITE + ', "tls_certificate": "@CERTS@/a.crt"}]}',
             "nginx_vhost_sites",
@@ -122,6 +123,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "https-port-out-of-range",
         "rate-limit-malformed",
         "compression-types-with-html",
+        "brotli-level-out-of-range",
         "certificate-without-key",
         "certificate-file-missing",
         "certificate-and-key-mismatch",
