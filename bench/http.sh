@@ -18,7 +18,9 @@ conns=${BENCH_CONNECTIONS:-64} threads=${BENCH_THREADS:-2}
 # scrape = both metrics endpoints are scraped every second meanwhile by one long-running process
 # (bench/scrape.py; METRICS_ADDRESS, the host's address; Prometheus' default is every 15 s);
 # probe = right after the load ends, five requests one after another, each one's time recorded
-# (how soon the stack serves normally again).
+# (how soon the stack serves normally again); group=NAME = the cases of one group run one right
+# after the other in every round (their order within it still changes), so a ratio between them
+# compares runs made under the same state of the machine, not minutes apart.
 # A case with several URLs loads them at once, one wrk each with its share of the connections
 # and threads; its requests are the sum.
 # Every nginx case is HTTPS as shipped: the name localhost (SNI and Host; it resolves to
@@ -29,8 +31,8 @@ cases=(
   "nginx-static|https://localhost:8081/livez|$conns|no"
   "stack|https://localhost:443/livez|$conns|no"
   "stack-healthz|https://localhost:443/healthz|$conns|no"
-  "stack-http|http://127.0.0.1:8085/livez|$conns|no"
-  "uwsgi-alone|http://127.0.0.1:8082/livez|$conns|no"
+  "stack-http|http://127.0.0.1:8085/livez|$conns|no||group=hop"
+  "uwsgi-alone|http://127.0.0.1:8082/livez|$conns|no||group=hop"
   "gunicorn|https://localhost:8083/livez|$conns|no"
   "file-nginx|https://localhost:443/static/style.css|$conns|no"
   "file-flask|https://localhost:8084/static/style.css|$conns|no"
@@ -42,11 +44,11 @@ cases=(
   "var-nginx-access-log-off|https://localhost:8096/livez|$conns|no"
   "var-nginx-1-worker|https://localhost:8097/livez|$conns|no"
   "var-nginx-unbuffered|https://localhost:8099/livez|$conns|no"
-  "ops-livez|https://localhost:443/livez|$conns|no||br,scrape"
-  "before-ops-livez|https://localhost:8098/livez|$conns|no||br"
-  "ops-page|https://localhost:443/|$conns|no||br,scrape"
-  "before-ops-page|https://localhost:8098/|$conns|no||br"
-  "ops-page-uncompressed|https://localhost:8100/|$conns|no||br,scrape"
+  "ops-livez|https://localhost:443/livez|$conns|no||br,scrape,group=ops-livez"
+  "before-ops-livez|https://localhost:8098/livez|$conns|no||br,group=ops-livez"
+  "ops-page|https://localhost:443/|$conns|no||br,scrape,group=ops-page"
+  "before-ops-page|https://localhost:8098/|$conns|no||br,group=ops-page"
+  "ops-page-uncompressed|https://localhost:8100/|$conns|no||br,scrape,group=ops-page"
   "stress-stack|https://localhost:443/livez|$((conns * 4))|yes||probe"
   "stress-listen-100|https://localhost:8094/livez|$((conns * 4))|yes||probe"
   "apps2-one-loaded|https://localhost:443/livez|$conns|no|$apps_host"
@@ -127,8 +129,20 @@ record() {
 
 # A new order every round (seeded by the round, so a rerun repeats it): a case never always
 # follows the same neighbour, whose leftovers (TIME_WAIT sockets, a busy emperor) it would inherit.
+# (Python's random, seeded with the round's name: shuf --random-source gave every round one order.)
+# The cases of a group (flag group=NAME) are placed together where the first of them fell.
+shuffle='import random, sys; c = sys.stdin.read().splitlines(); random.Random(sys.argv[1]).shuffle(c); print(*c, sep="\n")'
+group_of() { sed -n 's/.*[|,]group=\([^,]*\).*/\1/p' <<<"$1"; }
 for rep in $(seq "$reps"); do
-  mapfile -t order < <(printf '%s\n' "${cases[@]}" | shuf --random-source=<(yes "bench round $rep"))
+  mapfile -t shuffled < <(printf '%s\n' "${cases[@]}" | python3 -c "$shuffle" "bench round $rep")
+  order=() placed=","
+  for spec in "${shuffled[@]}"; do
+    g=$(group_of "$spec")
+    if [ -z "$g" ]; then order+=("$spec"); continue; fi
+    [[ $placed == *",$g,"* ]] && continue
+    placed+="$g,"
+    for other in "${shuffled[@]}"; do [ "$(group_of "$other")" != "$g" ] || order+=("$other"); done
+  done
   for spec in "${order[@]}"; do
     IFS='|' read -r name urls c allow on flags <<<"$spec"
     read -ra targets <<<"$urls"

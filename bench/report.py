@@ -104,7 +104,8 @@ def median_case(name: str, runs: list[dict[str, Any]]) -> Case:
 
 
 def paired(num: Case, den: Case) -> list[float]:
-    """Ratio of two cases within each round (both loaded minutes apart at most)."""
+    """Ratio of two cases within each round (minutes apart at most; one right after the other
+    when they are of one group in bench/http.sh)."""
     return [num.by_rep[k] / den.by_rep[k] for k in sorted(num.by_rep) if k in den.by_rep]
 
 
@@ -376,8 +377,10 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any],
             f"{meta['load_start']} at the start, {meta['load_end']} at the end).\n")
     add(f"Load: `wrk -t{meta['threads']} -c{meta['connections']} -d{meta['duration']}s --timeout 5s`, "
         f"run inside the bench host against 127.0.0.1 only, {meta['reps']} rounds; each round runs "
-        "every case once, in a new order each round (`shuf`, seeded by the round number), so drift "
-        "on the machine and a busy neighbour hit all cases alike. Figures are the "
+        "every case once, in a new order each round (Python's `random`, seeded by the round), so "
+        "drift on the machine and a busy neighbour hit all cases alike; the cases a ratio compares "
+        "side by side (uWSGI alone and the stack over plain HTTP; the features on and before them, "
+        "per route) run one right after the other, in an order that changes too. Figures are the "
         "median of the rounds; p50/p99 are the medians of each run's percentiles. wrk runs on the "
         "same cores as the servers it loads.\n")
     add("## HTTP\n")
