@@ -5,13 +5,15 @@
 #   usage: bench/http.sh HOST APPS_HOST OUT
 #   HOST: the one-app host, set up by bench/host-setup.sh; APPS_HOST: the host with two apps
 #   (bench/two-apps.yml), loaded in the same rounds.
-#   env: BENCH_DURATION (s, default 10), BENCH_REPS (5), BENCH_CONNECTIONS (64), BENCH_THREADS (2)
+#   env: BENCH_DURATION (s, default 10), BENCH_REPS (5), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
+#        BENCH_SET_DURATION (s per run of a group with sets, default 5)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 host=$1 apps_host=$2 out=$3
 metrics_address=${METRICS_ADDRESS:-}
 duration=${BENCH_DURATION:-10} reps=${BENCH_REPS:-5}
 conns=${BENCH_CONNECTIONS:-64} threads=${BENCH_THREADS:-2}
+set_duration=${BENCH_SET_DURATION:-5}
 
 # name|url|connections|errors allowed (only the backlog stress pair: its errors are the figure)|host|flags
 # flags (comma-separated): br = the client accepts compressed bodies (Accept-Encoding: br, gzip);
@@ -20,7 +22,10 @@ conns=${BENCH_CONNECTIONS:-64} threads=${BENCH_THREADS:-2}
 # probe = right after the load ends, five requests one after another, each one's time recorded
 # (how soon the stack serves normally again); group=NAME = the cases of one group run one right
 # after the other in every round (their order within it still changes), so a ratio between them
-# compares runs made under the same state of the machine, not minutes apart.
+# compares runs made under the same state of the machine, not minutes apart; sets=K (on a
+# group's cases) = the group runs K times in each round, in a new order each time, with runs of
+# BENCH_SET_DURATION: K pairs per round whose ratios the report takes the median of, for a
+# ratio whose target sits closer to 1 than one run's noise (a 5 % target, runs +-12 % apart).
 # A case with several URLs loads them at once, one wrk each with its share of the connections
 # and threads; its requests are the sum.
 # Every nginx case is HTTPS as shipped: the name localhost (SNI and Host; it resolves to
@@ -44,11 +49,11 @@ cases=(
   "var-nginx-access-log-off|https://localhost:8096/livez|$conns|no"
   "var-nginx-1-worker|https://localhost:8097/livez|$conns|no"
   "var-nginx-unbuffered|https://localhost:8099/livez|$conns|no"
-  "ops-livez|https://localhost:443/livez|$conns|no||br,scrape,group=ops-livez"
-  "before-ops-livez|https://localhost:8098/livez|$conns|no||br,group=ops-livez"
-  "ops-page|https://localhost:443/|$conns|no||br,scrape,group=ops-page"
-  "before-ops-page|https://localhost:8098/|$conns|no||br,group=ops-page"
-  "ops-page-uncompressed|https://localhost:8100/|$conns|no||br,scrape,group=ops-page"
+  "ops-livez|https://localhost:443/livez|$conns|no||br,scrape,group=ops-livez,sets=4"
+  "before-ops-livez|https://localhost:8098/livez|$conns|no||br,group=ops-livez,sets=4"
+  "ops-page|https://localhost:443/|$conns|no||br,scrape,group=ops-page,sets=4"
+  "before-ops-page|https://localhost:8098/|$conns|no||br,group=ops-page,sets=4"
+  "ops-page-uncompressed|https://localhost:8100/|$conns|no||br,scrape,group=ops-page,sets=4"
   "stress-stack|https://localhost:443/livez|$((conns * 4))|yes||probe"
   "stress-listen-100|https://localhost:8094/livez|$((conns * 4))|yes||probe"
   "apps2-one-loaded|https://localhost:443/livez|$conns|no|$apps_host"
@@ -121,38 +126,49 @@ run_case() {
   [ "$(grep -c '^BENCH_JSON ' <<<"$RAW")" = "$n" ] || die "not every wrk reported: $RAW"
 }
 
-# record NAME ROUND CONNECTIONS DURATION ERRORS_ALLOWED: appends the run that run_case took to OUT.
+# record NAME ROUND CONNECTIONS DURATION ERRORS_ALLOWED SET: appends the run that run_case took to OUT.
 record() {
-  python3 "$BENCH_DIR/record_run.py" "$@" "$(sed -n 's/^BENCH_JSON //p' <<<"$RAW" | paste -sd'|' -)" \
-    "$CPU0" "$CPU1" "$PROBE" >>"$out"
+  python3 "$BENCH_DIR/record_run.py" "${@:1:5}" "$(sed -n 's/^BENCH_JSON //p' <<<"$RAW" | paste -sd'|' -)" \
+    "$CPU0" "$CPU1" "$PROBE" "$6" >>"$out"
 }
 
 # A new order every round (seeded by the round, so a rerun repeats it): a case never always
 # follows the same neighbour, whose leftovers (TIME_WAIT sockets, a busy emperor) it would inherit.
 # (Python's random, seeded with the round's name: shuf --random-source gave every round one order.)
-# The cases of a group (flag group=NAME) are placed together where the first of them fell.
+# The cases of a group (flag group=NAME) are placed together where the first of them fell; a
+# group with sets=K is placed there K times, each set in an order of its own.
+# Each entry of the round's order is SET|spec (SET: 1 for a case outside a group with sets).
 shuffle='import random, sys; c = sys.stdin.read().splitlines(); random.Random(sys.argv[1]).shuffle(c); print(*c, sep="\n")'
 group_of() { sed -n 's/.*[|,]group=\([^,]*\).*/\1/p' <<<"$1"; }
+sets_of() { local k; k=$(sed -n 's/.*[|,]sets=\([0-9]*\).*/\1/p' <<<"$1"); echo "${k:-1}"; }
 for rep in $(seq "$reps"); do
   mapfile -t shuffled < <(printf '%s\n' "${cases[@]}" | python3 -c "$shuffle" "bench round $rep")
   order=() placed=","
   for spec in "${shuffled[@]}"; do
     g=$(group_of "$spec")
-    if [ -z "$g" ]; then order+=("$spec"); continue; fi
+    if [ -z "$g" ]; then order+=("1|$spec"); continue; fi
     [[ $placed == *",$g,"* ]] && continue
     placed+="$g,"
-    for other in "${shuffled[@]}"; do [ "$(group_of "$other")" != "$g" ] || order+=("$other"); done
+    members=()
+    for other in "${shuffled[@]}"; do [ "$(group_of "$other")" != "$g" ] || members+=("$other"); done
+    for set in $(seq "$(sets_of "$spec")"); do
+      mapfile -t ordered < <(printf '%s\n' "${members[@]}" | python3 -c "$shuffle" "bench round $rep set $set")
+      for other in "${ordered[@]}"; do order+=("$set|$other"); done
+    done
   done
-  for spec in "${order[@]}"; do
-    IFS='|' read -r name urls c allow on flags <<<"$spec"
+  for entry in "${order[@]}"; do
+    IFS='|' read -r set name urls c allow on flags <<<"$entry"
+    d=$duration
+    [ "$(sets_of "|$flags")" = 1 ] || d=$set_duration
     read -ra targets <<<"$urls"
     n=${#targets[@]}
     # Each URL gets an equal share of the connections and threads (the same load in total).
     (( c % n == 0 && threads % n == 0 && c / n >= threads / n )) \
       || die "$name: $c connections and $threads threads do not split evenly over $n URLs"
-    log "wrk round $rep/$reps: $name (-t$((threads / n)) -c$((c / n)) -d${duration}s each: $urls${flags:+; $flags})"
-    run_case "${on:-$host}" "$c" "$threads" "$duration" "$flags" "${targets[@]}"
-    record "$name" "$rep" "$c" "$duration" "$allow"
+    label=""; [ "$(sets_of "|$flags")" = 1 ] || label=", set $set"
+    log "wrk round $rep/$reps$label: $name (-t$((threads / n)) -c$((c / n)) -d${d}s each: $urls${flags:+; $flags})"
+    run_case "${on:-$host}" "$c" "$threads" "$d" "$flags" "${targets[@]}"
+    record "$name" "$rep" "$c" "$d" "$allow" "$set"
   done
 done
 
@@ -168,7 +184,7 @@ if [ -z "${BENCH_CASES:-}" ]; then
       log "saturation sweep $rep/2: $c connection(s), $t thread(s), ${sweep_duration}s"
       run_case "$host" "$c" "$t" "$sweep_duration" "" https://localhost:443/livez
       # Errors are counted, not fatal: past saturation they are part of the figure (as in stress-*).
-      record "sweep-c$c" "$rep" "$c" "$sweep_duration" yes
+      record "sweep-c$c" "$rep" "$c" "$sweep_duration" yes 1
     done
   done
 fi

@@ -8,6 +8,7 @@ same wrk settings. Exits non-zero when a figure is missing.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ class Case:
     requests: int
     connections: int
     runs: list[float]
-    by_rep: dict[int, float]
+    by_rep: dict[tuple[int, int], float]  # (round, set): req/s
     parts: list[list[float]]  # req/s of each URL of a case that loads several at once, per run
     raw: list[dict[str, Any]]  # the runs as bench/record_run.py wrote them
 
@@ -97,16 +98,41 @@ def median_case(name: str, runs: list[dict[str, Any]]) -> Case:
         requests=sum(r["requests"] for r in runs),
         connections=runs[0]["connections"],
         runs=[r["rps"] for r in runs],
-        by_rep={r["rep"]: r["rps"] for r in runs},
+        by_rep={(r["rep"], r.get("set", 1)): r["rps"] for r in runs},
         parts=[r.get("parts_rps", [r["rps"]]) for r in runs],
         raw=runs,
     )
 
 
 def paired(num: Case, den: Case) -> list[float]:
-    """Ratio of two cases within each round (minutes apart at most; one right after the other
-    when they are of one group in bench/http.sh)."""
+    """Ratio of two cases within each round, or each set of a round for a group with sets
+    (minutes apart at most; one right after the other when they are of one group in
+    bench/http.sh)."""
     return [num.by_rep[k] / den.by_rep[k] for k in sorted(num.by_rep) if k in den.by_rep]
+
+
+def paired_by_round(num: Case, den: Case) -> dict[int, list[float]]:
+    """The paired ratios of each round (several for a group with sets)."""
+    out: dict[int, list[float]] = {}
+    for k in sorted(num.by_rep):
+        if k in den.by_rep:
+            out.setdefault(k[0], []).append(num.by_rep[k] / den.by_rep[k])
+    return out
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval that holds the true median with at least `confidence`
+    (order statistics: the k-th smallest and k-th largest value, k from the binomial law)."""
+    xs, n = sorted(values), len(values)
+    k, below = 0, 0.0  # below: P(Binomial(n, 1/2) <= k - 1)
+    while k < n // 2:
+        nxt = below + math.comb(n, k) / 2 ** n
+        if 1 - 2 * nxt < confidence:
+            break
+        below, k = nxt, k + 1
+    if k == 0:
+        return float("-inf"), float("inf")
+    return xs[k - 1], xs[n - k]
 
 
 def load_cases(path: Path) -> dict[str, Case]:
@@ -164,12 +190,29 @@ def ops_section(cases: dict[str, Case]) -> str:
             size = med([r["bytes"] / r["requests"] for r in c.raw if "bytes" in r])
             out.append(f"| {label} | {which} | {c.rps:,.0f} | {c.p50_ms:.1f} | {c.p99_ms:.1f} "
                        f"| {size:,.0f} | {c.errors} |")
-    out += ["", "| ratio (req/s, medians) | measured | target | | per round |", "|---|---:|---:|---|---|"]
+    pairs = {on: paired(cases[on], cases[off]) for _, on, off in OPS}
+    n_pairs = min(len(p) for p in pairs.values())
+    sets = max(r.get("set", 1) for r in cases[OPS[0][1]].raw)
+    seconds = cases[OPS[0][1]].raw[0]["duration_s"]
+    out += ["", f"Each round runs the cases of a route {sets} times, one right after the other "
+            f"({seconds} s each), in a new order each time: the ratio is the median "
+            f"of those {n_pairs} paired ratios (each taken seconds apart, so drift on the machine cancels "
+            "out of it), with the interval that holds the true median with 95 % confidence (order "
+            "statistics, no assumption about the noise's shape). One run's noise is about +-12 %; "
+            "a 5 % target needs the many pairs.\n",
+            "| ratio (req/s) | median of the paired ratios | 95 % interval | target | | median per round |",
+            "|---|---:|---|---:|---|---|"]
     for label, on, off in OPS:
-        value = cases[on].rps / cases[off].rps
-        rounds = ", ".join(f"{r:.3f}" for r in paired(cases[on], cases[off]))
-        out.append(f"| features on / before them, {label} | {value:.3f} | >= {OPS_TARGET} "
-                   f"| {met(value, '>=', OPS_TARGET)} | {rounds} |")
+        value = med(pairs[on])
+        low, high = median_interval(pairs[on])
+        rounds = ", ".join(f"{med(r):.3f}" for r in paired_by_round(cases[on], cases[off]).values())
+        verdict_ = met(value, ">=", OPS_TARGET)
+        if math.isfinite(low):
+            verdict_ += (" (the whole interval)" if low >= OPS_TARGET else
+                         " (the whole interval below)" if high < OPS_TARGET else " (the interval straddles it)")
+        interval = f"{low:.3f}-{high:.3f}" if math.isfinite(low) else "too few pairs"
+        out.append(f"| features on / before them, {label} | {value:.3f} | {interval} "
+                   f"| >= {OPS_TARGET} | {verdict_} | {rounds} |")
     out.append("\nBytes per response include the response's headers (the request ID and `Vary` add "
                "some); on the page, a smaller figure with the features on is the compression at work.\n")
     unc = cases.get("ops-page-uncompressed")
@@ -178,7 +221,8 @@ def ops_section(cases: dict[str, Case]) -> str:
         runs = {"on": on, "unc": unc, "off": off}
         nginx = {n: med([r["cpu_s"]["nginx"] / r["requests"] * 1e6 for r in c.raw]) for n, c in runs.items()}
         size = {n: med([r["bytes"] / r["requests"] for r in c.raw]) for n, c in runs.items()}
-        rounds = ", ".join(f"{r:.3f}" for r in paired(unc, off))
+        unc_pairs = paired(unc, off)
+        rounds = ", ".join(f"{med(r):.3f}" for r in paired_by_round(unc, off).values())
         out += ["**What compression costs.** The same rounds also load a copy of the shipped server "
                 "with `gzip off` and `brotli off` and every other feature on (port 8100, scraped "
                 "likewise), on the page:\n",
@@ -189,8 +233,8 @@ def ops_section(cases: dict[str, Case]) -> str:
                   for n, label in (("on", "features on, scraped"),
                                    ("unc", "features on but compression, scraped"), ("off", "before them"))),
                 "",
-                f"Features on but compression / before them, the page: **{unc.rps / off.rps:.3f}** "
-                f"(per round: {rounds}). Compressing the page costs nginx "
+                f"Features on but compression / before them, the page: **{med(unc_pairs):.3f}** "
+                f"(median of the paired ratios; per round: {rounds}). Compressing the page costs nginx "
                 f"{nginx['on'] - nginx['unc']:.0f} us of CPU per response (medians), the other "
                 f"features {nginx['unc'] - nginx['off']:.0f} us.\n"]
     return "\n".join(out)
@@ -381,7 +425,9 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any],
         "drift on the machine and a busy neighbour hit all cases alike; the cases a ratio compares "
         "side by side (uWSGI alone and the stack over plain HTTP; the features on and before them, "
         "per route) run one right after the other, in an order that changes too. Figures are the "
-        "median of the rounds; p50/p99 are the medians of each run's percentiles. wrk runs on the "
+        "median of the rounds (of every run, for a case that runs several times a round: the "
+        "day-to-day features' cases, below); p50/p99 are the medians of each run's percentiles. "
+        "wrk runs on the "
         "same cores as the servers it loads.\n")
     add("## HTTP\n")
     add("Cases 1-4 load the same trivial route, `/livez`: nginx answers case 1 itself with the "
