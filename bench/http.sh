@@ -24,7 +24,7 @@ set_duration=${BENCH_SET_DURATION:-5}
 # after the other in every round (their order within it still changes), so a ratio between them
 # compares runs made under the same state of the machine, not minutes apart; sets=K (on a
 # group's cases) = the group runs K times in each round, in a new order each time, with runs of
-# BENCH_SET_DURATION: K pairs per round whose ratios the report takes the median of, for a
+# BENCH_SET_DURATION: K pairs per round, whose geometric mean and its interval the report gives, for a
 # ratio whose target sits closer to 1 than one run's noise (a 5 % target, runs +-12 % apart).
 # A case with several URLs loads them at once, one wrk each with its share of the connections
 # and threads; its requests are the sum.
@@ -49,11 +49,11 @@ cases=(
   "var-nginx-access-log-off|https://localhost:8096/livez|$conns|no"
   "var-nginx-1-worker|https://localhost:8097/livez|$conns|no"
   "var-nginx-unbuffered|https://localhost:8099/livez|$conns|no"
-  "ops-livez|https://localhost:443/livez|$conns|no||br,scrape,group=ops-livez,sets=4"
-  "before-ops-livez|https://localhost:8098/livez|$conns|no||br,group=ops-livez,sets=4"
-  "ops-page|https://localhost:443/|$conns|no||br,scrape,group=ops-page,sets=4"
-  "before-ops-page|https://localhost:8098/|$conns|no||br,group=ops-page,sets=4"
-  "ops-page-uncompressed|https://localhost:8100/|$conns|no||br,scrape,group=ops-page,sets=4"
+  "ops-livez|https://localhost:443/livez|$conns|no||br,scrape,group=ops-livez,sets=8"
+  "before-ops-livez|https://localhost:8098/livez|$conns|no||br,group=ops-livez,sets=8"
+  "ops-page|https://localhost:443/|$conns|no||br,scrape,group=ops-page,sets=8"
+  "before-ops-page|https://localhost:8098/|$conns|no||br,group=ops-page,sets=8"
+  "ops-page-uncompressed|https://localhost:8100/|$conns|no||br,scrape,group=ops-page,sets=8"
   "stress-stack|https://localhost:443/livez|$((conns * 4))|yes||probe"
   "stress-listen-100|https://localhost:8094/livez|$((conns * 4))|yes||probe"
   "apps2-one-loaded|https://localhost:443/livez|$conns|no|$apps_host"
