@@ -99,6 +99,36 @@ def test_check_run_with_new_code_reports_the_build_and_changes_nothing(host, app
     assert host.file(RELEASES_DIR).listdir() == releases
 
 
+KEEP_RELEASES = 5  # python_app_keep_releases' default
+# Older than any real release (a release's name starts with its UTC stamp); never built.
+PLANTED = [f"2000010{n}T000000Z-0.0.{n}-{n:012x}" for n in range(1, 7)]
+
+
+@pytest.fixture(scope="module")
+def rerun_after_cut_build(host: Any, app_variant) -> dict[str, Any]:
+    """A re-run with the live code (2.0.0) on a host holding six old unfinished releases, whose live
+    release's build looks cut short (its completion mark removed)."""
+    live, before = live_release(host), host.file(RELEASES_DIR).listdir()
+    host.check_output(f"cd {RELEASES_DIR} && mkdir {' '.join(PLANTED)} && rm {live}/venv/.complete")
+    run = deploy(app_variant("2.0.0", adding_migration(3, TAG_COLUMN)))
+    return {"run": run, "live": live, "before": sorted(before + PLANTED), "after": host.file(RELEASES_DIR).listdir()}
+
+
+def test_release_whose_build_was_cut_short_is_finished_on_the_next_run(host, rerun_after_cut_build) -> None:
+    run, live = rerun_after_cut_build["run"], rerun_after_cut_build["live"]
+    assert run.rc == 0, run
+    assert host.file(f"{RELEASES_DIR}/{live}/venv/.complete").exists
+    assert live_release(host) == live
+    assert healthz(host)["release"] == live
+
+
+def test_only_the_newest_releases_are_kept_and_the_live_one(rerun_after_cut_build) -> None:
+    before, after = rerun_after_cut_build["before"], rerun_after_cut_build["after"]
+    assert len(before) > KEEP_RELEASES
+    assert sorted(after) == before[-KEEP_RELEASES:]
+    assert rerun_after_cut_build["live"] in after
+
+
 def test_release_whose_migration_fails_is_never_switched_to_and_its_database_is_put_back(
         host, app_variant, report) -> None:
     before, schema = healthz(host), columns(host)
