@@ -158,14 +158,13 @@ for rep in $(seq "$reps"); do
   done
   for entry in "${order[@]}"; do
     IFS='|' read -r set name urls c allow on flags <<<"$entry"
-    d=$duration
-    [ "$(sets_of "|$flags")" = 1 ] || d=$set_duration
+    d=$duration label=""
+    [ "$(sets_of "|$flags")" = 1 ] || { d=$set_duration; label=", set $set"; }
     read -ra targets <<<"$urls"
     n=${#targets[@]}
     # Each URL gets an equal share of the connections and threads (the same load in total).
     (( c % n == 0 && threads % n == 0 && c / n >= threads / n )) \
       || die "$name: $c connections and $threads threads do not split evenly over $n URLs"
-    label=""; [ "$(sets_of "|$flags")" = 1 ] || label=", set $set"
     log "wrk round $rep/$reps$label: $name (-t$((threads / n)) -c$((c / n)) -d${d}s each: $urls${flags:+; $flags})"
     run_case "${on:-$host}" "$c" "$threads" "$d" "$flags" "${targets[@]}"
     record "$name" "$rep" "$c" "$d" "$allow" "$set"

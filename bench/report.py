@@ -104,20 +104,20 @@ def median_case(name: str, runs: list[dict[str, Any]]) -> Case:
     )
 
 
-def paired(num: Case, den: Case) -> list[float]:
-    """Ratio of two cases within each round, or each set of a round for a group with sets
-    (minutes apart at most; one right after the other when they are of one group in
-    bench/http.sh)."""
-    return [num.by_rep[k] / den.by_rep[k] for k in sorted(num.by_rep) if k in den.by_rep]
-
-
 def paired_by_round(num: Case, den: Case) -> dict[int, list[float]]:
-    """The paired ratios of each round (several for a group with sets)."""
+    """Ratio of two cases within each round, or within each set of a round for a group with sets
+    (minutes apart at most; one right after the other when they are of one group in
+    bench/http.sh): {round: [ratio, ...]}."""
     out: dict[int, list[float]] = {}
     for k in sorted(num.by_rep):
         if k in den.by_rep:
             out.setdefault(k[0], []).append(num.by_rep[k] / den.by_rep[k])
     return out
+
+
+def paired(num: Case, den: Case) -> list[float]:
+    """Every paired ratio of two cases, round after round."""
+    return [r for rounds in paired_by_round(num, den).values() for r in rounds]
 
 
 def ratio_interval(ratios: list[float]) -> tuple[float, float, float]:
@@ -132,6 +132,7 @@ def ratio_interval(ratios: list[float]) -> tuple[float, float, float]:
     t = z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
     half = t * statistics.stdev(logs) / math.sqrt(n)
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
 
 def load_cases(path: Path) -> dict[str, Case]:
     grouped: dict[str, list[dict[str, Any]]] = {}
