@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from flask import (
@@ -28,8 +30,16 @@ from .migrate import LATEST
 pages = Blueprint("pages", __name__)
 api = Blueprint("api", __name__, url_prefix="/api")
 
-INDEX_LIMIT = 50
+# A page of notes, on the HTML page and in the API: its cost is one index range scan of at most
+# PAGE_MAX + 1 rows, whatever the table holds (a cursor, never an OFFSET that reads every row
+# before it).
+PAGE_DEFAULT = 50
+PAGE_MAX = 200
 TEXT_REQUIRED = "field 'text' is required and must be a non-empty string"
+# What JSON (and a form) can carry but no database can store: a lone surrogate (\ud800) has no
+# UTF-8 form, and PostgreSQL's text refuses NUL. Refused alike on SQLite, so moving the data never
+# meets a note the other database cannot hold.
+TEXT_UNSTORABLE = "field 'text' must be Unicode text without NUL characters or lone surrogates"
 # SQLite's rowids are signed 64-bit: a larger id names no note (404), never an overflow (500).
 MAX_NOTE_ID = 2**63 - 1
 
@@ -42,13 +52,46 @@ def _error(message: str, status: int) -> tuple[Response, int]:
     return jsonify(error=message), status
 
 
-def _latest_notes(limit: int | None = None) -> list[dict[str, Any]]:
-    sql = "SELECT id, text, created FROM notes ORDER BY id DESC"
+class PageError(ValueError):
+    """A query parameter that names no page; its message names the parameter."""
+
+
+def _whole_number(raw: str | None, least: int, most: int) -> int | None:
+    if raw is None or not re.fullmatch(r"[0-9]{1,19}", raw) or not least <= int(raw) <= most:
+        return None
+    return int(raw)
+
+
+def limit_arg(args: Mapping[str, str]) -> int:
+    """The page size ?limit= asks for (PAGE_DEFAULT without it)."""
+    limit = _whole_number(args.get("limit", str(PAGE_DEFAULT)), 1, PAGE_MAX)
+    if limit is None:
+        raise PageError(f"query parameter 'limit' must be a whole number from 1 to {PAGE_MAX}")
+    return limit
+
+
+def before_arg(args: Mapping[str, str]) -> int | None:
+    """The cursor ?before=<id> (notes older than that id), None for the newest notes."""
+    if "before" not in args:
+        return None
+    before = _whole_number(args["before"], 1, MAX_NOTE_ID)
+    if before is None:
+        raise PageError("query parameter 'before' must be a note id (a whole number from 1)")
+    return before
+
+
+def notes_page(limit: int, before: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
+    """Up to limit notes, newest first, older than the note before (if given); and the cursor of
+    the next page (the last note's id), None when no older note is left."""
+    sql = "SELECT id, text, created FROM notes"
     params: tuple[int, ...] = ()
-    if limit is not None:
-        sql += " LIMIT ?"
-        params = (limit,)
-    return [_note(row) for row in get_db().execute(sql, params).fetchall()]
+    if before is not None:
+        sql += " WHERE id < ?"
+        params = (before,)
+    sql += " ORDER BY id DESC LIMIT ?"
+    rows = get_db().execute(sql, (*params, limit + 1)).fetchall()
+    notes = [_note(row) for row in rows[:limit]]
+    return notes, (notes[-1]["id"] if len(rows) > limit else None)
 
 
 def _text_error(text: Any) -> str | None:
@@ -58,6 +101,12 @@ def _text_error(text: Any) -> str | None:
     limit = int(current_app.config["MAX_NOTE_LENGTH"])
     if len(text) > limit:
         return f"field 'text' must be at most {limit} characters"
+    if "\x00" in text:
+        return TEXT_UNSTORABLE
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return TEXT_UNSTORABLE
     return None
 
 
@@ -72,16 +121,22 @@ def _insert_note(text: str) -> sqlite3.Row:
     return row
 
 
-def _index(error: str | None = None, text: str = "") -> str:
+def _index(error: str | None = None, text: str = "", before: int | None = None) -> str:
+    notes, older = notes_page(PAGE_DEFAULT, before)
     return render_template(
-        "index.html", version=__version__, notes=_latest_notes(INDEX_LIMIT), error=error, text=text,
+        "index.html", version=__version__, notes=notes, error=error, text=text,
         limit=int(current_app.config["MAX_NOTE_LENGTH"]),
+        older=url_for("pages.index", before=older) if older else None, older_than=before,
     )
 
 
 @pages.get("/")
-def index() -> str:
-    return _index()
+def index() -> Any:
+    try:
+        before = before_arg(request.args)
+    except PageError as exc:
+        return str(exc), 400, {"Content-Type": "text/plain; charset=utf-8"}
+    return _index(before=before)
 
 
 @pages.post("/")
@@ -126,8 +181,19 @@ def healthz() -> tuple[Response, int]:
 
 
 @api.get("/notes")
-def list_notes() -> Response:
-    return jsonify(notes=_latest_notes())
+def list_notes() -> Any:
+    """A page of notes, newest first: ?limit= (1 to PAGE_MAX, default PAGE_DEFAULT) and the cursor
+    ?before=<id>. The body's "next" (and a Link header, rel="next") is the next page's URL, null
+    on the last page."""
+    try:
+        limit, before = limit_arg(request.args), before_arg(request.args)
+    except PageError as exc:
+        return _error(str(exc), 400)
+    notes, older = notes_page(limit, before)
+    if older is None:
+        return jsonify(notes=notes, next=None)
+    following = url_for("api.list_notes", before=older, limit=limit)
+    return jsonify(notes=notes, next=following), 200, {"Link": f'<{following}>; rel="next"'}
 
 
 @api.get(f"/notes/<int(max={MAX_NOTE_ID}):note_id>")

@@ -64,3 +64,25 @@ def test_healthz_returns_503_when_database_unreachable(unreachable_db_client: Fl
     data = resp.get_json()
     assert data["status"] == "error"
     assert data["version"] == __version__
+
+
+def test_page_shows_the_newest_page_of_notes_and_a_link_to_older_ones(client: FlaskClient) -> None:
+    from notes.views import PAGE_DEFAULT
+
+    ids = [client.post("/api/notes", json={"text": f"page note {i}"}).get_json()["id"] for i in range(PAGE_DEFAULT + 1)]
+    body = client.get("/").get_data(as_text=True)
+    assert f"page note {PAGE_DEFAULT}" in body and "page note 0<" not in body
+    assert f'<a href="/?before={ids[1]}" rel="next">Older notes</a>' in body
+    older = client.get(f"/?before={ids[1]}").get_data(as_text=True)
+    assert "page note 0<" in older and "Older notes" not in older
+
+
+def test_page_past_the_oldest_note_says_so(client: FlaskClient) -> None:
+    client.post("/api/notes", json={"text": "only"})
+    assert "No older notes." in client.get("/?before=1").get_data(as_text=True)
+
+
+def test_page_with_a_cursor_that_is_no_note_id_is_400_naming_it(client: FlaskClient) -> None:
+    resp = client.get("/?before=abc")
+    assert resp.status_code == 400
+    assert "'before'" in resp.get_data(as_text=True)

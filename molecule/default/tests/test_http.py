@@ -11,6 +11,7 @@ import pytest
 from testlib.hosts import planted_static_files
 from testlib.http import curl, curl_command, http, linked_stylesheet
 from testlib.layout import ACME_DIR, APP_USER, CURRENT, SANDBOX_SERVER_NAMES, STYLESHEET, VHOST_ACCESS_LOG
+from testlib.notes import listed_notes
 from testlib.uwsgi import journal, now, settled_vassal_requests, uwsgi_request, vassal_requests
 from testlib.wait import wait_until
 
@@ -104,9 +105,7 @@ def test_posted_note_is_listed(host):
     created = http(host, "/api/notes", "-X", "POST", *JSON, "--data", json.dumps({"text": text}))
     assert created.status == 201
     assert json.loads(created.body)["text"] == text
-    listed = http(host, "/api/notes")
-    assert listed.status == 200
-    assert text in [note["text"] for note in json.loads(listed.body)["notes"]]
+    assert text in [note["text"] for note in listed_notes(host)]
 
 
 def test_invalid_json_gets_400_with_an_error(host):

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from testlib.app import adding_migration, deploy, failing_healthz, failing_import, half_committed_migration
 from testlib.apps import COUNTER, watched
-from testlib.http import curl, curl_command, http
+from testlib.http import curl, curl_command
 from testlib.layout import APP, BACKUP_DIR, CURRENT, DATABASE, RELEASES_DIR, VHOST_ERROR_LOG, VHOST_FILE
 from testlib.load import load
+from testlib.notes import listed_notes
 from testlib.run import PROJECT, run_playbook
 from testlib.uwsgi import journal, now, vassal_stats
 from testlib.wait import wait_until
@@ -132,7 +133,7 @@ def test_only_the_newest_releases_are_kept_and_the_live_one(rerun_after_cut_buil
 def test_release_whose_migration_fails_is_never_switched_to_and_its_database_is_put_back(
         host, app_variant, report) -> None:
     before, schema = healthz(host), columns(host)
-    notes = http(host, "/api/notes").body
+    notes = listed_notes(host)
     failing = half_committed_migration("ALTER TABLE notes ADD COLUMN colour TEXT", "migration 4 failed half-way")
     with load(host) as summary:
         run = deploy(app_variant("2.2.0", failing))
@@ -143,7 +144,7 @@ def test_release_whose_migration_fails_is_never_switched_to_and_its_database_is_
     assert "its database was put back from" in run.text, run
     assert healthz(host)["release"] == before["release"] == live_release(host)
     assert columns(host) == schema
-    assert http(host, "/api/notes").body == notes
+    assert listed_notes(host) == notes
     assert summary["failed"] == 0, summary
 
 
@@ -329,8 +330,7 @@ def test_post_whose_worker_is_killed_is_not_retried(host, slow_release) -> None:
     host.run(f"kill -9 {victim}")
     wait_until(lambda: host.file(out).exists and host.file(out).content_string.strip() != "", 20)
     assert host.file(out).content_string.strip() == "502"
-    notes = json.loads(http(host, "/api/notes").body)["notes"]
-    assert [n["text"] for n in notes].count(marker) == 1
+    assert [n["text"] for n in listed_notes(host)].count(marker) == 1
 
 
 @pytest.fixture(scope="module")
@@ -430,6 +430,6 @@ def test_host_restart_brings_the_app_back_with_its_notes(host, report) -> None:
 
 
 def test_notes_written_across_deploys_rollbacks_and_restarts_are_all_there(host) -> None:
-    texts = [note["text"] for note in json.loads(http(host, "/api/notes").body)["notes"]]
+    texts = [note["text"] for note in listed_notes(host)]
     assert set(NOTES_WRITTEN) <= set(texts)
     assert len(NOTES_WRITTEN) == 4
