@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testlib.run import SCENARIO, PlaybookRun, run_playbook
+from testlib.run import PROJECT, SCENARIO, PlaybookRun, run_playbook
 
 
 def converge(*args: str) -> PlaybookRun:
@@ -165,3 +165,15 @@ def test_a_bad_environment_value_is_refused_without_showing_it() -> None:
     assert run.plays == ["Role inputs are valid on every host"], run.plays
     assert len(run.recap) == 2 and all(r["failures"] == 1 and r["changed"] == 0 for r in run.recap.values()), run.recap
     assert secret not in run.text
+
+
+def test_rollback_with_no_earlier_release_says_so_and_changes_nothing() -> None:
+    # Each host of this scenario holds the one release its converge built.
+    run = run_playbook(PROJECT / "playbooks" / "rollback.yml", "--limit", "notes-debian12")
+    assert run.rc != 0, run
+    message = "\n".join(run.messages)
+    assert "Cannot roll back notes on notes-debian12: no release on the host is older than the current one" in message, run
+    assert "''" not in message, run
+    assert all(r["changed"] == 0 for r in run.recap.values()), run.recap
+    # Nor does a run print a deprecation the user cannot act on (ansible.cfg, requirements-dev.txt).
+    assert "DEPRECATION" not in run.stderr and "DeprecationWarning" not in run.stderr, run.stderr
