@@ -1,0 +1,92 @@
+"""Filters for what every role's host plumbing shares (collection flask_deploy.stack): the systemd
+sandbox baseline of the units the roles write, and firewall sources split by address family.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+try:
+    from ansible.errors import AnsibleFilterError
+except ImportError:  # the filters also run without Ansible (plain Python)
+    AnsibleFilterError = ValueError  # type: ignore[assignment,misc]
+
+# The sandbox every service unit of the collection starts from (systemd.exec(5)): nothing but its
+# own processes visible, no privilege gained, the file system read-only, no device, kernel
+# setting, clock, hostname or namespace of the host's reachable, and only the system calls of an
+# ordinary service (others fail with EPERM rather than kill the process). A unit adds what it
+# needs (writable paths, capabilities, address families) and drops what it cannot live with.
+SANDBOX_BASELINE: tuple[tuple[str, str], ...] = (
+    ("NoNewPrivileges", "yes"),
+    ("ProtectSystem", "strict"),
+    ("ProtectHome", "yes"),
+    ("PrivateTmp", "yes"),
+    ("PrivateDevices", "yes"),
+    ("ProtectKernelTunables", "yes"),
+    ("ProtectKernelModules", "yes"),
+    ("ProtectKernelLogs", "yes"),
+    ("ProtectControlGroups", "yes"),
+    ("ProtectClock", "yes"),
+    ("ProtectHostname", "yes"),
+    ("ProtectProc", "invisible"),
+    ("RestrictNamespaces", "yes"),
+    ("RestrictRealtime", "yes"),
+    ("RestrictSUIDSGID", "yes"),
+    ("LockPersonality", "yes"),
+    ("MemoryDenyWriteExecute", "yes"),
+    ("SystemCallArchitectures", "native"),
+    ("SystemCallFilter", "@system-service"),
+    ("SystemCallErrorNumber", "EPERM"),
+)
+
+
+def systemd_sandbox(settings: Mapping[str, Any] | None = None) -> str:
+    """The sandbox's [Service] lines: the baseline, where settings replace a directive's value
+    (None drops it), then settings' other directives in their order. Values are strings; a list
+    is joined with spaces; true and false are yes and no."""
+    settings = dict(settings or {})
+    lines = []
+    for key, value in SANDBOX_BASELINE:
+        if key in settings:
+            value = settings.pop(key)
+        if value is not None:
+            lines.append(f"{key}={_unit_value(key, value)}")
+    lines += [f"{key}={_unit_value(key, value)}" for key, value in settings.items() if value is not None]
+    return "\n".join(lines)
+
+
+def _unit_value(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        value = " ".join(str(v) for v in value)
+    text = str(value)
+    if "\n" in text:
+        raise AnsibleFilterError(f"systemd_sandbox: {key} must be one line, got {text!r}")
+    return text
+
+
+def by_family(sources: Iterable[str]) -> dict[str, list[str]]:
+    """Addresses and networks as nft writes them: {"ip": IPv4 ones, "ip6": IPv6 ones}, each
+    normalised (192.0.2.7/24 is 192.0.2.0/24), in the given order, without repeats; a family
+    with none is left out."""
+    out: dict[str, list[str]] = {}
+    for source in sources:
+        try:
+            network = ipaddress.ip_network(source, strict=False)
+        except (TypeError, ValueError) as exc:
+            raise AnsibleFilterError(f"{source!r} is not an IPv4 or IPv6 address or network") from exc
+        text = str(network.network_address) if network.num_addresses == 1 else str(network)
+        family = out.setdefault("ip" if network.version == 4 else "ip6", [])
+        if text not in family:
+            family.append(text)
+    return dict(sorted(out.items()))
+
+
+class FilterModule:
+    """flask_deploy.stack filters of host plumbing."""
+
+    def filters(self) -> dict[str, Any]:
+        return {"by_family": by_family, "systemd_sandbox": systemd_sandbox}
