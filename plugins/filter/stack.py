@@ -18,6 +18,8 @@ try:
 except ImportError:  # the filters also run without Ansible (plain Python)
     AnsibleFilterError = ValueError  # type: ignore[assignment,misc]
 
+from ansible_collections.flask_deploy.stack.plugins.module_utils.names import APP_NAME_RULE, is_app_name
+
 
 def _address(hostvars: dict[str, Any], host: str) -> str:
     try:
@@ -83,7 +85,6 @@ SECRET_KEYS = ("env", "tls_key_content")
 # migrate_command too: each app's release declares its own migration (pyproject.toml).
 PER_APP_OPTIONS = ("user", "root", "data_dir", "config_dir", "backup_dir", "state", "purge", "env", "migrate_command",
                    *CODE_OPTIONS)
-NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -118,7 +119,9 @@ def _one_app(inventory: dict[str, Any], defaults: dict[str, Any]) -> dict[str, A
 
 
 def _integer(value: Any) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.isdigit())
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, str) and re.fullmatch(r"[0-9]+", value) is not None)
 
 
 def _entry(index: int, entry: Any, inventory: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -129,9 +132,8 @@ def _entry(index: int, entry: Any, inventory: dict[str, Any], defaults: dict[str
     if unknown:
         _fail(where, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(ENTRY_KEYS)}")
     name = entry.get("name")
-    if not isinstance(name, str) or not NAME.match(name):
-        _fail(where, f"name ({name!r}) must start with a lower case letter and hold only a-z, 0-9, _ and -,"
-                     " at most 31 characters")
+    if not is_app_name(name):
+        _fail(where, f"name ({name!r}) {APP_NAME_RULE}")
     where = f"{where} ({name})"
     state = entry.get("state", "present")
     if state not in ("present", "absent"):
@@ -144,7 +146,7 @@ def _entry(index: int, entry: Any, inventory: dict[str, Any], defaults: dict[str
             or not all(isinstance(n, str) and n for n in names):
         _fail(where, "server_names must be a non-empty list of the host names the app's site answers")
     package = entry.get("package", defaults["python_app_package"])
-    if not isinstance(package, str) or not MODULE.match(package):
+    if not isinstance(package, str) or not MODULE.fullmatch(package):
         _fail(where, f"package ({package!r}) must be a Python package name")
     static_dir = entry.get("static_dir", f"{package}/static")
     if not isinstance(static_dir, str) or static_dir.startswith("/") or ".." in static_dir.split("/"):
@@ -225,7 +227,10 @@ def loop_items(stack_apps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def app_env(stack_apps: list[dict[str, Any]], name: str) -> dict[str, Any]:
     """One app's environment (python_app_env), looked up by name."""
-    return next(app["env"] for app in stack_apps if app["name"] == name)
+    for app in stack_apps:
+        if app["name"] == name:
+            return app["env"]
+    _fail("app_env", f"no app is named {name!r}")
 
 
 def sites(stack_apps: list[dict[str, Any]], hostvars: dict[str, Any], this_host: str, app_hosts: list[str],
@@ -275,8 +280,9 @@ def maintenance(stack_apps: list[dict[str, Any]], switch: Any = None, app: Any =
         if app is not None:
             _fail("maintenance", "must be given (on or off) with maintenance_app")
         return {}
-    value = {"on": True, "off": False, True: True, False: False}.get(
-        switch.lower() if isinstance(switch, str) else switch)
+    # Only on, off (any case) or a boolean: 1 and 0 equal True and False, but say neither.
+    value = switch if isinstance(switch, bool) else (
+        {"on": True, "off": False}.get(switch.lower()) if isinstance(switch, str) else None)
     if value is None:
         _fail("maintenance", f"{switch!r} must be on or off")
     return {name: value for name in names if app is None or name == app}

@@ -1,0 +1,605 @@
+"""plugins/filter/stack.py: the filters that turn the inventory's data into the roles' parameters."""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+
+STACK = "plugins/filter/stack.py"
+SPEC_FILE = Path(__file__).resolve().parents[4] / "roles" / "python_app" / "meta" / "argument_specs.yml"
+
+
+_LOADED: dict[str, object] = {}
+
+
+@pytest.fixture
+def stack(load_file):
+    """The filters' module, imported once for this file: parsing python_app's argument spec (pure-Python
+    YAML, cached per module) is most of what a fresh import per test would cost."""
+    if STACK not in _LOADED:
+        _LOADED[STACK] = load_file(STACK)
+    return _LOADED[STACK]
+
+
+@functools.cache
+def _spec_options() -> dict:
+    return yaml.safe_load(SPEC_FILE.read_text())["argument_specs"]["main"]["options"]
+
+
+def spec_default(option: str):
+    """python_app's default of an option, read from its argument spec here (independently of stack.py)."""
+    return _spec_options()[option].get("default")
+
+
+def host(address: str | None = None, python: str = "3.11.2", arch: str = "x86_64", **hostvars):
+    facts = {"python_version": python, "architecture": arch}
+    if address is not None:
+        facts["default_ipv4"] = {"address": address}
+    return {"ansible_facts": facts, **hostvars}
+
+
+HOSTVARS = {
+    "app1": host("10.0.0.11"),
+    "app2": host("10.0.0.12"),
+    "app3": host("10.0.0.13"),
+    "web1": host("10.0.0.21"),
+    "web2": host("10.0.0.22"),
+}
+
+
+def entry(name: str = "notes", **keys):
+    return {"name": name, "server_names": [f"{name}.example.org"], **keys}
+
+
+def fails(message: str):
+    """The filter's error, whose text must hold message (taken literally)."""
+    return pytest.raises(AnsibleFilterError, match=re.escape(message))
+
+
+# addresses ------------------------------------------------------------------------------------
+
+
+def test_addresses_lists_each_hosts_ipv4_in_the_given_order(stack):
+    assert stack.addresses(["web2", "app1", "web1"], HOSTVARS) == ["10.0.0.22", "10.0.0.11", "10.0.0.21"]
+
+
+@pytest.mark.parametrize("hostvars", [
+    pytest.param({}, id="host-unknown"),
+    pytest.param({"app9": {}}, id="no-facts"),
+    pytest.param({"app9": host()}, id="no-default-ipv4"),
+    pytest.param({"app9": {"ansible_facts": {"default_ipv4": {}}}}, id="default-ipv4-without-address"),
+])
+def test_addresses_of_a_host_without_a_known_ipv4_fails_naming_the_host(stack, hostvars):
+    with pytest.raises(ValueError, match="no IPv4 address is known for app9: gather its facts first"):
+        stack.addresses(["app9"], hostvars)
+
+
+# uwsgi_upstreams ------------------------------------------------------------------------------
+
+
+def test_uwsgi_upstreams_sends_own_app_over_unix_socket_and_others_over_tcp(stack):
+    upstreams = stack.uwsgi_upstreams(["app1", "app2", "app3"], HOSTVARS, "app2", "/run/uwsgi/notes.sock", 3031)
+    assert upstreams == ["unix:/run/uwsgi/notes.sock", "10.0.0.11:3031", "10.0.0.13:3031"]
+
+
+def test_uwsgi_upstreams_of_a_web_only_host_are_every_app_host_over_tcp_in_inventory_order(stack):
+    upstreams = stack.uwsgi_upstreams(["app2", "app1"], HOSTVARS, "web1", "/run/uwsgi/notes.sock", 3031)
+    assert upstreams == ["10.0.0.12:3031", "10.0.0.11:3031"]
+
+
+def test_uwsgi_upstreams_of_a_host_that_is_its_only_app_host_is_its_socket_alone(stack):
+    # The single host: its facts are not even needed.
+    assert stack.uwsgi_upstreams(["app1"], {}, "app1", "/run/uwsgi/notes.sock", 3031) == ["unix:/run/uwsgi/notes.sock"]
+
+
+def test_uwsgi_upstreams_reads_a_port_given_as_a_string(stack):
+    assert stack.uwsgi_upstreams(["app1"], HOSTVARS, "web1", "/s.sock", "3032") == ["10.0.0.11:3032"]
+
+
+def test_uwsgi_upstreams_without_an_app_hosts_address_fails_naming_that_host(stack):
+    with pytest.raises(ValueError, match="no IPv4 address is known for app9"):
+        stack.uwsgi_upstreams(["app1", "app9"], {**HOSTVARS, "app9": host()}, "web1", "/s.sock", 3031)
+
+
+# web_hosts_of ---------------------------------------------------------------------------------
+
+
+def test_web_hosts_of_lists_every_web_host_when_they_send_to_every_app_host(stack):
+    assert stack.web_hosts_of(["web1", "web2"], HOSTVARS, "app1", ["app1", "app2"]) == ["10.0.0.21", "10.0.0.22"]
+
+
+def test_web_hosts_of_leaves_out_web_hosts_whose_upstream_app_hosts_exclude_the_app_host(stack):
+    hostvars = {**HOSTVARS, "web2": host("10.0.0.22", upstream_app_hosts=["app2"])}
+    assert stack.web_hosts_of(["web1", "web2"], hostvars, "app1", ["app1", "app2"]) == ["10.0.0.21"]
+
+
+def test_web_hosts_of_includes_a_web_host_whose_upstream_app_hosts_name_the_app_host(stack):
+    hostvars = {**HOSTVARS, "web2": host("10.0.0.22", upstream_app_hosts=["app3"])}
+    assert stack.web_hosts_of(["web1", "web2"], hostvars, "app3", ["app1"]) == ["10.0.0.22"]
+
+
+def test_web_hosts_of_leaves_out_the_app_host_itself(stack):
+    # A host that is web and app host reaches its own app over the unix socket, not the port.
+    assert stack.web_hosts_of(["app1", "web1"], HOSTVARS, "app1", ["app1"]) == ["10.0.0.21"]
+
+
+def test_web_hosts_of_an_app_host_no_web_host_sends_to_is_empty(stack):
+    assert stack.web_hosts_of(["web1", "web2"], HOSTVARS, "app3", ["app1", "app2"]) == []
+
+
+# wheelhouses ----------------------------------------------------------------------------------
+
+
+def test_wheelhouses_gives_one_per_python_minor_version_and_cpu_in_host_order(stack):
+    hostvars = {
+        "a": host(python="3.11.2"), "b": host(python="3.11.9"), "c": host(python="3.12.1"),
+        "d": host(python="3.11.2", arch="aarch64"), "e": host(python="3.12.0"),
+    }
+    assert stack.wheelhouses(["a", "b", "c", "d", "e"], hostvars, "/cache", "k1") == [
+        {"dir": "/cache/k1/cp3.11-x86_64", "python": "3.11", "arch": "x86_64"},
+        {"dir": "/cache/k1/cp3.12-x86_64", "python": "3.12", "arch": "x86_64"},
+        {"dir": "/cache/k1/cp3.11-aarch64", "python": "3.11", "arch": "aarch64"},
+    ]
+
+
+def test_wheelhouses_of_no_hosts_is_empty(stack):
+    assert stack.wheelhouses([], HOSTVARS, "/cache", "k1") == []
+
+
+# apps: the one app of python_app_* and notes_* ------------------------------------------------
+
+
+def test_one_app_takes_python_apps_defaults_from_its_argument_spec(stack):
+    [app] = stack.apps(None, {"notes_server_names": ["notes.example.org"]}, "/pb")
+    assert app == {
+        "name": spec_default("python_app_name"),
+        "state": spec_default("python_app_state"),
+        "purge": spec_default("python_app_purge"),
+        "server_names": ["notes.example.org"],
+        "acme": False,
+        "src_dir": spec_default("python_app_src_dir").replace("{{ playbook_dir }}", "/pb"),
+        "package": spec_default("python_app_package"),
+        "wsgi_module": spec_default("python_app_wsgi_module"),
+        "env_prefix": spec_default("python_app_env_prefix"),
+        "uwsgi_port": spec_default("python_app_uwsgi_port"),
+        "harakiri": spec_default("python_app_harakiri"),
+        "max_body_mb": spec_default("python_app_max_body_mb"),
+        "processes": spec_default("python_app_processes"),
+        "env": spec_default("python_app_env"),
+        "static_dir": f"{spec_default('python_app_package')}/static",
+        "health_url": "https://notes.example.org/healthz",
+        "one_app": True,
+    }
+
+
+def test_one_app_source_directory_defaults_to_the_playbook_directorys_app(stack):
+    [app] = stack.apps(None, {}, "/home/me/flask-deploy/playbooks")
+    assert app["src_dir"] == "/home/me/flask-deploy/playbooks/app"
+
+
+def test_one_app_takes_the_inventorys_python_app_values_as_given(stack):
+    inventory = {
+        "python_app_name": "shop", "python_app_state": "absent", "python_app_purge": True,
+        "python_app_src_dir": "/src/shop", "python_app_package": "shop", "python_app_wsgi_module": "shop.wsgi:app",
+        "python_app_env_prefix": "SHOP", "python_app_uwsgi_port": "3040", "python_app_harakiri": 60,
+        "python_app_max_body_mb": 10, "python_app_processes": 4, "python_app_env": {"SHOP_MODE": "live"},
+        "notes_server_names": ["shop.example.org", "www.shop.example.org"], "notes_acme": True,
+    }
+    [app] = stack.apps(None, inventory, "/pb")
+    assert app == {
+        "name": "shop", "state": "absent", "purge": True, "server_names": ["shop.example.org", "www.shop.example.org"],
+        "acme": True, "src_dir": "/src/shop", "package": "shop", "wsgi_module": "shop.wsgi:app",
+        "env_prefix": "SHOP", "uwsgi_port": "3040", "harakiri": 60, "max_body_mb": 10, "processes": 4,
+        "env": {"SHOP_MODE": "live"}, "static_dir": "shop/static", "health_url": "https://shop.example.org/healthz",
+        "one_app": True,
+    }
+
+
+@pytest.mark.parametrize("names", [None, [], "notes.example.org"])
+def test_one_app_without_a_list_of_server_names_has_no_health_url(stack, names):
+    inventory = {} if names is None else {"notes_server_names": names}
+    [app] = stack.apps(None, inventory, "/pb")
+    assert app["health_url"] == ""
+    assert app["server_names"] == names
+
+
+# apps: flask_apps entries ---------------------------------------------------------------------
+
+
+def test_apps_completes_an_entry_of_a_name_and_server_names_from_python_apps_defaults(stack):
+    [app] = stack.apps([entry("blog")], {}, "/pb")
+    assert app == {
+        "name": "blog", "state": "present", "purge": False, "server_names": ["blog.example.org"], "acme": False,
+        "src_dir": spec_default("python_app_src_dir").replace("{{ playbook_dir }}", "/pb"),
+        "package": spec_default("python_app_package"),
+        "wsgi_module": spec_default("python_app_wsgi_module"),
+        "env_prefix": spec_default("python_app_env_prefix"),
+        "env": {},
+        "static_dir": f"{spec_default('python_app_package')}/static",
+        "health_url": "https://blog.example.org/healthz",
+        "one_app": False,
+        "uwsgi_port": spec_default("python_app_uwsgi_port"),
+        "harakiri": spec_default("python_app_harakiri"),
+        "max_body_mb": spec_default("python_app_max_body_mb"),
+        "processes": spec_default("python_app_processes"),
+    }
+
+
+def test_apps_takes_an_entrys_own_code_state_and_environment(stack):
+    given = entry("shop", state="present", purge=True, acme=True, src_dir="/src/shop", package="shop.web",
+                  wsgi_module="shop.web.wsgi:application", env_prefix="SHOP", env={"SHOP_MODE": "live"},
+                  static_dir="shop/web/assets", health_path="/-/health")
+    [app] = stack.apps([given], {}, "/pb")
+    assert {k: app[k] for k in ("purge", "acme", "src_dir", "package", "wsgi_module", "env_prefix", "env",
+                                "static_dir", "health_url")} == {
+        "purge": True, "acme": True, "src_dir": "/src/shop", "package": "shop.web",
+        "wsgi_module": "shop.web.wsgi:application", "env_prefix": "SHOP", "env": {"SHOP_MODE": "live"},
+        "static_dir": "shop/web/assets", "health_url": "https://shop.example.org/-/health",
+    }
+
+
+def test_apps_static_dir_defaults_to_the_entrys_package_static(stack):
+    [app] = stack.apps([entry("shop", package="shop")], {}, "/pb")
+    assert app["static_dir"] == "shop/static"
+
+
+def test_apps_health_url_asks_the_first_server_name(stack):
+    [app] = stack.apps([entry("blog", server_names=["www.blog.org", "blog.org"])], {}, "/pb")
+    assert app["health_url"] == "https://www.blog.org/healthz"
+
+
+def test_apps_limits_default_to_the_inventorys_python_app_values(stack):
+    inventory = {"python_app_uwsgi_port": 4000, "python_app_harakiri": 90, "python_app_max_body_mb": 8,
+                 "python_app_processes": 3}
+    [app] = stack.apps([entry("blog")], inventory, "/pb")
+    assert (app["uwsgi_port"], app["harakiri"], app["max_body_mb"], app["processes"]) == (4000, 90, 8, 3)
+
+
+def test_apps_entrys_own_limits_win_over_the_inventorys(stack):
+    inventory = {"python_app_uwsgi_port": 4000, "python_app_harakiri": 90}
+    [app] = stack.apps([entry("blog", uwsgi_port=4001, harakiri=10)], inventory, "/pb")
+    assert (app["uwsgi_port"], app["harakiri"]) == (4001, 10)
+
+
+def test_apps_limits_given_as_digit_strings_become_numbers(stack):
+    [app] = stack.apps([entry("blog", uwsgi_port="4001", max_body_mb="16")], {"python_app_processes": "2"}, "/pb")
+    assert (app["uwsgi_port"], app["max_body_mb"], app["processes"]) == (4001, 16, 2)
+
+
+def test_apps_carries_the_site_options_an_entry_gives_and_no_others(stack):
+    site = {"tls_certificate": "/etc/ssl/blog.pem", "tls_key": "/etc/ssl/blog.key", "tls_certificate_content": "CERT",
+            "tls_key_content": "KEY", "hsts": True, "content_security_policy": "default-src 'self'"}
+    [with_site, without] = stack.apps([entry("blog", **site), entry("shop", uwsgi_port=3032)], {}, "/pb")
+    assert {k: with_site[k] for k in site} == site
+    assert not set(site) & set(without)
+
+
+def test_apps_absent_entry_needs_no_server_names_and_has_no_health_url(stack):
+    [app] = stack.apps([{"name": "old", "state": "absent"}], {}, "/pb")
+    assert (app["state"], app["server_names"], app["health_url"]) == ("absent", [], "")
+
+
+def test_apps_keeps_the_entries_in_the_given_order(stack):
+    apps = stack.apps([entry("zeta", uwsgi_port=3033), entry("alpha", uwsgi_port=3032), entry("mid")], {}, "/pb")
+    assert [a["name"] for a in apps] == ["zeta", "alpha", "mid"]
+
+
+def test_apps_accepts_limits_in_the_inventory_with_flask_apps(stack):
+    inventory = {f"python_app_{k}": 5 for k in ("harakiri", "max_body_mb", "processes")}
+    assert stack.apps([entry("blog")], inventory, "/pb")[0]["harakiri"] == 5
+
+
+@pytest.mark.parametrize("name", ["a", "notes", "my-app_2", "a" + "b" * 30])
+def test_apps_accepts_a_safe_user_and_file_name(stack, name):
+    assert stack.apps([entry(name)], {}, "/pb")[0]["name"] == name
+
+
+def test_apps_absent_entries_may_share_a_port_and_server_names_with_a_present_one(stack):
+    apps = stack.apps([entry("new"), {"name": "old", "state": "absent", "server_names": ["new.example.org"]}],
+                      {}, "/pb")
+    assert [(a["name"], a["uwsgi_port"]) for a in apps] == [("new", 3031), ("old", 3031)]
+
+
+# apps: what bad input says --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flask_apps", [[], {}, "notes", {"name": "notes"}])
+def test_apps_flask_apps_that_is_not_a_list_of_apps_fails_naming_flask_apps(stack, flask_apps):
+    with fails("flask_apps: must be a list of apps, each a dict with at least a name"):
+        stack.apps(flask_apps, {}, "/pb")
+
+
+@pytest.mark.parametrize("option", ["user", "root", "data_dir", "config_dir", "backup_dir", "state", "purge", "env",
+                                    "migrate_command", "src_dir", "package", "wsgi_module", "env_prefix"])
+def test_apps_with_flask_apps_rejects_a_per_app_option_in_the_inventory_naming_it(stack, option):
+    with fails(f"flask_apps: python_app_{option} would apply to every app"):
+        stack.apps([entry()], {f"python_app_{option}": "x"}, "/pb")
+
+
+def test_apps_with_flask_apps_names_every_per_app_option_set_in_the_inventory(stack):
+    with fails("flask_apps: python_app_user, python_app_root would apply to every app"):
+        stack.apps([entry()], {"python_app_root": "/srv/x", "python_app_user": "x"}, "/pb")
+
+
+@pytest.mark.parametrize("bad, message", [
+    pytest.param("notes", "flask_apps[1]: must be a dict with at least a name", id="not-a-dict"),
+    pytest.param({"name": "shop", "server_names": ["s.org"], "port": 1, "colour": "red"},
+                 "flask_apps[1]: unknown key(s) colour, port; allowed: name, state, purge", id="unknown-keys"),
+    pytest.param({"server_names": ["s.org"]}, "flask_apps[1]: name (None) must start with a lower case letter",
+                 id="no-name"),
+    pytest.param(entry("Shop"), "flask_apps[1]: name ('Shop') must start", id="upper-case-name"),
+    pytest.param(entry("1shop"), "flask_apps[1]: name ('1shop') must start", id="digit-first"),
+    pytest.param(entry("my shop"), "flask_apps[1]: name ('my shop') must start", id="space-in-name"),
+    pytest.param(entry("s" * 32), f"flask_apps[1]: name ('{'s' * 32}') must start", id="name-too-long"),
+    pytest.param({"name": 7, "server_names": ["s.org"]}, "flask_apps[1]: name (7) must start", id="name-not-str"),
+    pytest.param(entry("shop", state="running"), "flask_apps[1] (shop): state ('running') must be present or absent",
+                 id="state"),
+    pytest.param(entry("shop", purge="yes"), "flask_apps[1] (shop): purge ('yes') must be true or false", id="purge"),
+    pytest.param(entry("shop", acme=1), "flask_apps[1] (shop): acme (1) must be true or false", id="acme"),
+    pytest.param(entry("shop", hsts="on"), "flask_apps[1] (shop): hsts ('on') must be true or false", id="hsts"),
+    pytest.param({"name": "shop"}, "flask_apps[1] (shop): server_names must be a non-empty list", id="no-names"),
+    pytest.param(entry("shop", server_names=[]), "flask_apps[1] (shop): server_names must be a non-empty list",
+                 id="empty-names"),
+    pytest.param(entry("shop", server_names="shop.org"), "flask_apps[1] (shop): server_names must be a non-empty list",
+                 id="names-a-string"),
+    pytest.param(entry("shop", server_names=["shop.org", ""]),
+                 "flask_apps[1] (shop): server_names must be a non-empty list", id="empty-name"),
+    pytest.param(entry("shop", server_names=["shop.org", None]),
+                 "flask_apps[1] (shop): server_names must be a non-empty list", id="name-not-str"),
+    pytest.param({"name": "shop", "state": "absent", "server_names": "shop.org"},
+                 "flask_apps[1] (shop): server_names must be a non-empty list", id="absent-names-a-string"),
+    pytest.param(entry("shop", package="my-shop"), "flask_apps[1] (shop): package ('my-shop') must be a Python package",
+                 id="package-dash"),
+    pytest.param(entry("shop", package="shop."), "flask_apps[1] (shop): package ('shop.') must be", id="package-dot"),
+    pytest.param(entry("shop", package=""), "flask_apps[1] (shop): package ('') must be", id="package-empty"),
+    pytest.param(entry("shop", package=None), "flask_apps[1] (shop): package (None) must be", id="package-none"),
+    pytest.param(entry("shop", static_dir="/srv/static"),
+                 "flask_apps[1] (shop): static_dir ('/srv/static') must be a path inside the app's source directory",
+                 id="static-absolute"),
+    pytest.param(entry("shop", static_dir="../static"), "flask_apps[1] (shop): static_dir ('../static') must be",
+                 id="static-parent"),
+    pytest.param(entry("shop", static_dir="shop/../../x"), "flask_apps[1] (shop): static_dir ('shop/../../x') must be",
+                 id="static-parent-inside"),
+    pytest.param(entry("shop", static_dir=["shop"]), "flask_apps[1] (shop): static_dir (['shop']) must be",
+                 id="static-not-str"),
+    pytest.param(entry("shop", health_path="healthz"),
+                 "flask_apps[1] (shop): health_path ('healthz') must be a URL path starting with /", id="health-path"),
+    pytest.param(entry("shop", health_path=None), "flask_apps[1] (shop): health_path (None) must be",
+                 id="health-path-none"),
+    pytest.param(entry("shop", env=["A=1"]), "flask_apps[1] (shop): env must map variable names to values", id="env"),
+    pytest.param(entry("shop", uwsgi_port="30a"), "flask_apps[1] (shop): uwsgi_port ('30a') must be a whole number",
+                 id="port-not-digits"),
+    pytest.param(entry("shop", uwsgi_port="-1"), "flask_apps[1] (shop): uwsgi_port ('-1') must be a whole number",
+                 id="port-negative-string"),
+    pytest.param(entry("shop", harakiri=True), "flask_apps[1] (shop): harakiri (True) must be a whole number",
+                 id="harakiri-bool"),
+    pytest.param(entry("shop", max_body_mb=1.5), "flask_apps[1] (shop): max_body_mb (1.5) must be a whole number",
+                 id="body-float"),
+    pytest.param(entry("shop", processes=None), "flask_apps[1] (shop): processes (None) must be a whole number",
+                 id="processes-none"),
+    pytest.param(entry("shop", uwsgi_port="\u00b2"), "flask_apps[1] (shop): uwsgi_port ('\u00b2') must be a whole number",
+                 id="port-superscript-digit"),
+    pytest.param(entry("shop\n"), "flask_apps[1]: name ('shop\\n') must start", id="name-trailing-newline"),
+    pytest.param(entry("shop", package="shop\n"), "flask_apps[1] (shop): package ('shop\\n') must be",
+                 id="package-trailing-newline"),
+])
+def test_apps_bad_entry_fails_naming_its_index_name_and_key(stack, bad, message):
+    with fails(message):
+        stack.apps([entry("notes"), bad], {}, "/pb")
+
+
+@pytest.mark.parametrize("limit", ["uwsgi_port", "harakiri", "max_body_mb", "processes"])
+def test_apps_bad_inherited_limit_fails_naming_the_entry_and_key(stack, limit):
+    with fails(f"flask_apps[0] (blog): {limit} ('many') must be a whole number"):
+        stack.apps([entry("blog")], {f"python_app_{limit}": "many"}, "/pb")
+
+
+def test_apps_same_name_twice_fails_saying_it_is_listed_twice(stack):
+    with fails("flask_apps: blog is listed twice"):
+        stack.apps([entry("blog"), entry("blog", uwsgi_port=3032)], {}, "/pb")
+
+
+def test_apps_names_equal_but_for_dash_and_underscore_fail_naming_both(stack):
+    with fails("flask_apps: my-blog and my_blog both use name (with - read as _) 'my_blog'; each app needs its own"):
+        stack.apps([entry("my-blog"), entry("my_blog", uwsgi_port=3032)], {}, "/pb")
+
+
+def test_apps_present_apps_on_one_uwsgi_port_fail_naming_both(stack):
+    with fails("flask_apps: blog and shop both use uwsgi_port 3031; each app needs its own"):
+        stack.apps([entry("blog"), entry("shop")], {}, "/pb")
+
+
+def test_apps_present_apps_sharing_a_server_name_in_any_case_fail_naming_both(stack):
+    with fails("flask_apps: blog and shop both use server name 'www.example.org'"):
+        stack.apps([entry("blog", server_names=["blog.org", "www.example.org"]),
+                    entry("shop", server_names=["WWW.Example.org"], uwsgi_port=3032)], {}, "/pb")
+
+
+def test_apps_an_app_naming_a_server_name_twice_is_accepted(stack):
+    [app] = stack.apps([entry("blog", server_names=["blog.org", "BLOG.org"])], {}, "/pb")
+    assert app["server_names"] == ["blog.org", "BLOG.org"]
+
+
+def test_apps_do_not_change_the_defaults_later_calls_see(stack):
+    stack.apps([entry("blog", src_dir="/src/blog")], {}, "/first")
+    assert stack.apps([entry("blog")], {}, "/second")[0]["src_dir"] == "/second/app"
+
+
+def test_filters_fail_with_value_error_without_ansible(load_file, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ansible.errors", None)  # import ansible.errors fails
+    monkeypatch.setitem(sys.modules, "unit_stack_without_ansible", None)  # removed again afterwards
+    plain = load_file(STACK, "unit_stack_without_ansible")
+    with pytest.raises(ValueError, match=re.escape("flask_apps: must be a list")):
+        plain.apps([], {}, "/pb")
+
+
+# loop_items and app_env -----------------------------------------------------------------------
+
+
+def test_loop_items_leave_out_each_apps_environment_and_tls_key_content(stack):
+    apps = [{"name": "blog", "env": {"SECRET": "s"}, "tls_key_content": "KEY", "tls_key": "/k", "uwsgi_port": 3031},
+            {"name": "shop", "env": {}, "state": "absent"}]
+    assert stack.loop_items(apps) == [{"name": "blog", "tls_key": "/k", "uwsgi_port": 3031},
+                                      {"name": "shop", "state": "absent"}]
+
+
+def test_loop_items_leave_the_apps_themselves_as_they_are(stack):
+    apps = [{"name": "blog", "env": {"SECRET": "s"}, "tls_key_content": "KEY"}]
+    stack.loop_items(apps)
+    assert apps == [{"name": "blog", "env": {"SECRET": "s"}, "tls_key_content": "KEY"}]
+
+
+def test_app_env_is_the_named_apps_environment(stack):
+    apps = [{"name": "blog", "env": {"A": "1"}}, {"name": "shop", "env": {"B": "2"}}]
+    assert stack.app_env(apps, "shop") == {"B": "2"}
+
+
+# sites ----------------------------------------------------------------------------------------
+
+
+def site_of(stack, app, **kwargs):
+    args = {"hostvars": HOSTVARS, "this_host": "app1", "app_hosts": ["app1", "app2"], "serves_code": True,
+            "socket_dir": "/run/uwsgi", **kwargs}
+    [site] = stack.sites([app], **args)
+    return site
+
+
+def test_sites_of_an_app_host_serve_static_files_from_the_apps_current_release(stack):
+    [app] = stack.apps([entry("blog", static_dir="blog/assets")], {}, "/pb")
+    assert site_of(stack, app) == {
+        "name": "blog",
+        "server_names": ["blog.example.org"],
+        "acme": False,
+        "upstreams": ["unix:/run/uwsgi/blog.sock", "10.0.0.12:3031"],
+        "static_url": "/static/",
+        "static_root": "/srv/blog/current/app/blog/assets",
+        "static_versions_root": "/srv/blog/static",
+        "client_max_body_size_mb": 1,
+        "read_timeout": 35,
+    }
+
+
+def test_sites_of_a_web_only_host_pass_static_files_to_the_app(stack):
+    [app] = stack.apps([entry("blog")], {}, "/pb")
+    site = site_of(stack, app, this_host="web1", serves_code=False)
+    assert (site["static_root"], site["static_versions_root"]) == ("", "")
+    assert site["upstreams"] == ["10.0.0.11:3031", "10.0.0.12:3031"]
+
+
+def test_sites_send_to_each_apps_own_socket_and_port(stack):
+    apps = stack.apps([entry("blog"), entry("shop", uwsgi_port=3032)], {}, "/pb")
+    sites = stack.sites(apps, HOSTVARS, "app2", ["app1", "app2"], True, "/run/apps")
+    assert [s["upstreams"] for s in sites] == [["unix:/run/apps/blog.sock", "10.0.0.11:3031"],
+                                               ["unix:/run/apps/shop.sock", "10.0.0.11:3032"]]
+
+
+def test_sites_give_nginx_a_read_timeout_above_uwsgis_harakiri(stack):
+    [app] = stack.apps([entry("blog", harakiri=120, max_body_mb=25)], {}, "/pb")
+    site = site_of(stack, app)
+    assert (site["read_timeout"], site["client_max_body_size_mb"]) == (125, 25)
+
+
+def test_sites_give_an_absent_app_only_its_name_and_state(stack):
+    apps = stack.apps([{"name": "old", "state": "absent"}, entry("new")], {}, "/pb")
+    sites = stack.sites(apps, HOSTVARS, "app1", ["app1"], True, "/run/uwsgi")
+    assert sites[0] == {"name": "old", "state": "absent"}
+    assert sites[1]["name"] == "new"
+
+
+def test_sites_carry_the_apps_site_options(stack):
+    options = {"tls_certificate": "/c.pem", "tls_key": "/k.pem", "tls_certificate_content": "C", "tls_key_content": "K",
+               "hsts": False, "content_security_policy": "default-src 'none'"}
+    [app] = stack.apps([entry("blog", **options)], {}, "/pb")
+    site = site_of(stack, app)
+    assert {k: site[k] for k in options} == options
+
+
+def test_sites_put_the_one_app_under_python_app_root_when_it_is_set(stack):
+    [app] = stack.apps(None, {"notes_server_names": ["n.org"]}, "/pb")
+    site = site_of(stack, app, app_root="/opt/notes")
+    assert (site["static_root"], site["static_versions_root"]) == ("/opt/notes/current/app/notes/static",
+                                                                   "/opt/notes/static")
+
+
+def test_sites_put_the_one_app_under_srv_and_its_name_without_python_app_root(stack):
+    [app] = stack.apps(None, {"notes_server_names": ["n.org"], "python_app_name": "wiki"}, "/pb")
+    assert site_of(stack, app, app_root=None)["static_root"] == "/srv/wiki/current/app/notes/static"
+
+
+def test_sites_put_a_flask_apps_entry_under_srv_and_its_name_whatever_python_app_root(stack):
+    [app] = stack.apps([entry("blog")], {}, "/pb")
+    assert site_of(stack, app, app_root="/opt/notes")["static_versions_root"] == "/srv/blog/static"
+
+
+def test_sites_read_the_one_apps_limits_given_as_digit_strings(stack):
+    inventory = {"notes_server_names": ["n.org"], "python_app_uwsgi_port": "4000", "python_app_harakiri": "10",
+                 "python_app_max_body_mb": "2"}
+    [app] = stack.apps(None, inventory, "/pb")
+    site = site_of(stack, app)
+    assert (site["upstreams"][1], site["read_timeout"], site["client_max_body_size_mb"]) == ("10.0.0.12:4000", 15, 2)
+
+
+@pytest.mark.parametrize("limit", ["uwsgi_port", "harakiri", "max_body_mb"])
+@pytest.mark.parametrize("value", ["ten", True, None, 2.5])
+def test_sites_fail_naming_the_python_app_variable_of_a_one_apps_bad_limit(stack, limit, value):
+    [app] = stack.apps(None, {"notes_server_names": ["n.org"], f"python_app_{limit}": value}, "/pb")
+    with fails(f"python_app_{limit}: {value!r} must be a whole number"):
+        site_of(stack, app)
+
+
+# maintenance ----------------------------------------------------------------------------------
+
+APPS = [{"name": "blog", "state": "present"}, {"name": "old", "state": "absent"}, {"name": "shop", "state": "present"}]
+
+
+def test_maintenance_without_a_switch_leaves_every_site_as_it_is(stack):
+    assert stack.maintenance(APPS) == {}
+
+
+@pytest.mark.parametrize("switch, value", [("on", True), ("ON", True), ("On", True), (True, True),
+                                           ("off", False), ("OFF", False), (False, False)])
+def test_maintenance_switches_every_present_apps_site(stack, switch, value):
+    assert stack.maintenance(APPS, switch) == {"blog": value, "shop": value}
+
+
+@pytest.mark.parametrize("switch, value", [("on", True), ("off", False)])
+def test_maintenance_app_switches_that_apps_site_alone(stack, switch, value):
+    assert stack.maintenance(APPS, switch, "shop") == {"shop": value}
+
+
+@pytest.mark.parametrize("app", ["wiki", "old", ""])
+def test_maintenance_app_that_is_not_deployed_here_fails_naming_maintenance_app_and_the_apps(stack, app):
+    with fails(f"maintenance_app: {app!r} must name one of the apps deployed here: blog, shop"):
+        stack.maintenance(APPS, "on", app)
+
+
+def test_maintenance_app_without_a_switch_fails_naming_maintenance(stack):
+    with fails("maintenance: must be given (on or off) with maintenance_app"):
+        stack.maintenance(APPS, None, "blog")
+
+
+@pytest.mark.parametrize("switch", ["yes", "true", "", "onn", "enabled", 1, 0, 0.0, ["on"], {"on": 1}])
+def test_maintenance_switch_other_than_on_or_off_fails_naming_maintenance(stack, switch):
+    with fails(f"maintenance: {switch!r} must be on or off"):
+        stack.maintenance(APPS, switch)
+
+
+def test_app_env_of_an_app_not_listed_fails_naming_it(stack):
+    with fails("app_env: no app is named 'wiki'"):
+        stack.app_env(APPS, "wiki")
+
+
+# FilterModule ---------------------------------------------------------------------------------
+
+
+def test_filter_module_offers_each_filter_under_its_function_name(stack):
+    filters = stack.FilterModule().filters()
+    assert filters == {name: getattr(stack, name) for name in (
+        "addresses", "app_env", "apps", "loop_items", "maintenance", "sites", "uwsgi_upstreams", "web_hosts_of",
+        "wheelhouses")}
