@@ -79,10 +79,9 @@ def uwsgi_packet(url: str) -> bytes:
         "SERVER_PORT": str(parts.port or (443 if parts.scheme == "https" else 80)),
         "REMOTE_ADDR": LOOPBACK, "HTTP_HOST": host, "HTTPS": "on" if parts.scheme == "https" else "off",
     }
-    body = b"".join(
-        struct.pack("<H", len(k)) + k.encode() + struct.pack("<H", len(v)) + v.encode()
-        for k, v in env.items()
-    )
+    # uWSGI reads each length in bytes: a name or value is encoded first (a path may be UTF-8).
+    pairs = [(k.encode(), v.encode()) for k, v in env.items()]
+    body = b"".join(struct.pack("<H", len(k)) + k + struct.pack("<H", len(v)) + v for k, v in pairs)
     return struct.pack("<BHB", 0, len(body), 0) + body
 
 

@@ -109,9 +109,18 @@ def stopped(vassal: str, user: str, action: Callable[[int, int], str | None]) ->
 
 
 def set_aside(database: str, target: str) -> None:
-    for suffix in ("", *BESIDE):
-        if os.path.exists(database + suffix):
-            os.replace(database + suffix, target + suffix)
+    """database and its -wal, -shm and -journal renamed to target's names, all or none: a rename
+    that fails puts the ones already made back before the error goes on."""
+    moved: list[str] = []
+    try:
+        for suffix in ("", *BESIDE):
+            if os.path.exists(database + suffix):
+                os.replace(database + suffix, target + suffix)
+                moved.append(suffix)
+    except BaseException:
+        for suffix in reversed(moved):
+            os.replace(target + suffix, database + suffix)
+        raise
 
 
 def sync_dir(path: str) -> None:
@@ -140,21 +149,26 @@ def copy_in(staged: str, target: str, uid: int, gid: int, mode: int) -> None:
 
 def swap(staged: str, database: str, vassal: str, user: str) -> int:
     def action(uid: int, gid: int) -> str | None:
-        mode = stat.S_IMODE(os.lstat(database).st_mode) if os.path.isfile(database) else 0o640
+        # The mode of the file the database is (through a link, too: a link's own is always 0777).
+        mode = stat.S_IMODE(os.stat(database).st_mode) if os.path.isfile(database) else 0o640
         incoming = os.path.join(os.path.dirname(database), f".{os.path.basename(database)}.restoring")
         copy_in(staged, incoming, uid, gid, mode)
         replaced = None
-        if os.path.lexists(database):
-            replaced = f"{database}.replaced-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
-            set_aside(database, replaced)
         try:
+            if os.path.lexists(database):
+                aside = f"{database}.replaced-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+                set_aside(database, aside)  # all or none
+                replaced = aside
             os.replace(incoming, database)
             sync_dir(database)
         except BaseException:
             if replaced:
                 set_aside(replaced, database)
             raise
-        os.unlink(staged)
+        try:
+            os.unlink(staged)
+        except OSError:
+            pass  # the restore is done; the staged copy is root's alone, and the next restore replaces it
         return replaced
 
     print(json.dumps({"replaced": stopped(vassal, user, action)}))
