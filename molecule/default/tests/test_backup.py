@@ -19,6 +19,7 @@ from testlib.layout import APP, APP_USER, BACKUP_DIR, BACKUP_SERVICE, BACKUP_TIM
 from testlib.load import load
 from testlib.notes import acknowledged, read_database
 from testlib.run import PROJECT, PlaybookRun, run_playbook
+from testlib.wait import wait_until
 
 OLD = f"{BACKUP_DIR}/{APP}-20000101T000000Z.sqlite3"  # far beyond python_app_backup_keep_days
 LEFTOVER = f"{BACKUP_DIR}/.{APP}-20000101T000001Z.sqlite3.partial"  # a run that was cut short
@@ -40,7 +41,8 @@ def backup(host: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
     out: dict[str, Any] = {"dest": dest}
     with load(host, post_notes=True) as summary:
         # Notes are acknowledged before the backup starts, by the host's own clock.
-        host.run("sleep 2")
+        acks = host.file(summary["acks"])
+        wait_until(lambda: acks.exists and len(acks.content_string.splitlines()) >= 20, 60)
         out["started_at"] = float(host.check_output("date +%s.%N"))
         out["run"] = run_playbook(PROJECT / "playbooks" / "backup.yml", "--limit", host.backend.get_hostname(),
                                   "-e", f"backup_dest={dest}")

@@ -47,6 +47,12 @@ def test_nginx_keeps_only_the_capabilities_it_needs(host):
     assert caps == {"cap_chown", "cap_dac_override", "cap_kill", "cap_net_bind_service", "cap_setgid", "cap_setuid"}
 
 
+def probe(directory: str) -> str:
+    """A command that tries to create a file in directory and removes it whatever happened (a
+    failing test leaves nothing behind); its exit code and errors are the create's."""
+    return f"""sh -c 'p={directory}/.probe-$$; touch "$p"; rc=$?; rm -f "$p" 2>/dev/null; exit $rc'"""
+
+
 def in_nginx_sandbox(host, command, user="root"):
     """Run command in nginx's mount namespace, as user."""
     pid = host.check_output(f"systemctl show -p MainPID --value {NGINX_SERVICE}")
@@ -56,7 +62,7 @@ def in_nginx_sandbox(host, command, user="root"):
 
 @pytest.mark.parametrize("path", ["/etc/nginx", "/var/www/acme", CODE_ROOT])
 def test_nginx_cannot_write_its_configuration_webroot_or_code(host, path):
-    result = in_nginx_sandbox(host, f"touch {path}/.probe")
+    result = in_nginx_sandbox(host, probe(path))
     assert result.rc != 0
     assert "Read-only file system" in result.stderr
 
@@ -64,7 +70,7 @@ def test_nginx_cannot_write_its_configuration_webroot_or_code(host, path):
 def test_nginx_writes_its_logs_inside_the_sandbox(host):
     # The control of the test above; reloads, renewals and log rotation work under the sandbox
     # (tests of the releases and production scenarios).
-    result = in_nginx_sandbox(host, "sh -c 'touch /var/log/nginx/.probe && rm /var/log/nginx/.probe'")
+    result = in_nginx_sandbox(host, probe("/var/log/nginx"))
     assert result.rc == 0, result.stderr
 
 
@@ -89,12 +95,12 @@ def as_worker(host, command, user="root"):
 
 @pytest.mark.parametrize("user", ["root", APP_USER])
 def test_code_tree_is_read_only_inside_the_sandbox(host, user):
-    result = as_worker(host, f"touch {CODE_ROOT}/.probe", user)
+    result = as_worker(host, probe(CODE_ROOT), user)
     assert result.rc != 0
     assert "Read-only file system" in result.stderr
 
 
 def test_app_user_can_write_its_data_dir_inside_the_sandbox(host):
     # The control of the test above: the sandbox does let the app write its data.
-    result = as_worker(host, f"sh -c 'touch {DATA_DIR}/.probe && rm {DATA_DIR}/.probe'", APP_USER)
+    result = as_worker(host, probe(DATA_DIR), APP_USER)
     assert result.rc == 0, result.stderr

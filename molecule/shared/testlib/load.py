@@ -40,7 +40,8 @@ def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: 
         f">{tag}.log 2>&1 < /dev/null & sleep 1"
     )
     assert started.rc == 0, started.stderr
-    summary: dict[str, Any] = {}
+    # The acks file fills while the load runs: a test may wait for the first notes in it.
+    summary: dict[str, Any] = {"acks": f"{tag}.acks"} if post_notes else {}
     try:
         yield summary
     finally:
