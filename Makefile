@@ -5,7 +5,7 @@
 deploy:
 	scripts/deploy
 
-# Run every test: lint, app unit tests, every Molecule scenario.
+# Run every test: unit tests, lint, app unit tests, every Molecule scenario.
 test:
 	scripts/test
 
