@@ -232,9 +232,26 @@ def _handle_http_error(exc: HTTPException) -> Any:
     return exc
 
 
+# Seconds a client is asked to wait before it tries again when the database cannot serve.
+RETRY_AFTER = 5
+
+
+def _database_unavailable(exc: sqlite3.OperationalError) -> Any:
+    """The database cannot serve this request now (its disk is full, it is locked past the busy
+    timeout, its file cannot be opened): 503 with Retry-After, never 500. Nothing was stored, so
+    the client may send the request again. Reads need no space: they go on while writes get this."""
+    current_app.logger.error("database unavailable: %s", exc)
+    message = "the database cannot take this request now; try again shortly"
+    headers = {"Retry-After": str(RETRY_AFTER)}
+    if request.path.startswith("/api/"):
+        return jsonify(error=message), 503, headers
+    return message + "\n", 503, {**headers, "Content-Type": "text/plain; charset=utf-8"}
+
+
 def register(app: Flask) -> None:
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    app.register_error_handler(sqlite3.OperationalError, _database_unavailable)
     # Flask logs unhandled exceptions and passes them to the 500 handler
     # as InternalServerError.
     for code in (404, 405, 413, 500):

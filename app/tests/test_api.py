@@ -196,3 +196,69 @@ def test_text_with_characters_outside_the_bmp_is_stored(client: FlaskClient) -> 
     resp = client.post("/api/notes", data=json.dumps({"text": "\ud83d\ude00 ok"}), content_type="application/json")
     assert resp.status_code == 201
     assert resp.get_json()["text"] == "\U0001F600 ok"
+
+
+@pytest.fixture
+def full_disk_client(app: Flask, monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
+    """A client of an app whose database can grow no more: every connection the app opens gets
+    SQLite's own 'database or disk is full' (SQLITE_FULL), as on a full filesystem, once the
+    database has grown a few pages past its size now. monkeypatch.undo() frees the space."""
+    from notes import db as notes_db
+
+    client = app.test_client()
+    _post(client, 3)
+    with app.app_context():
+        db = get_db()
+        db.execute("PRAGMA journal_mode=DELETE")  # WAL would take writes into a log file of its own
+        limit = db.execute("PRAGMA page_count").fetchone()[0] + 2
+    connect = notes_db.connect
+
+    def limited(path: str):
+        conn = connect(path)
+        conn.execute(f"PRAGMA max_page_count = {limit}")
+        return conn
+
+    monkeypatch.setattr(notes_db, "connect", limited)
+    return client
+
+
+def _post_until_refused(client: FlaskClient, path: str, **kwargs: object) -> list[int]:
+    codes: list[int] = []
+    while not codes or codes[-1] in (201, 303):
+        assert len(codes) < 50, codes
+        codes.append(client.post(path, **kwargs).status_code)
+    return codes
+
+
+def test_a_write_on_a_full_disk_is_503_with_retry_after(full_disk_client: FlaskClient) -> None:
+    codes = _post_until_refused(full_disk_client, "/api/notes", json={"text": "y" * 2000})
+    assert codes[-1] == 503, codes
+    resp = full_disk_client.post("/api/notes", json={"text": "y" * 2000})
+    assert (resp.status_code, resp.headers["Retry-After"]) == (503, "5")
+    assert resp.get_json() == {"error": "the database cannot take this request now; try again shortly"}
+
+
+def test_reads_go_on_while_the_disk_is_full(full_disk_client: FlaskClient) -> None:
+    stored = len(_post_until_refused(full_disk_client, "/api/notes", json={"text": "y" * 2000})) - 1
+    listed = full_disk_client.get("/api/notes?limit=200")
+    assert listed.status_code == 200
+    assert len(listed.get_json()["notes"]) == 3 + stored
+    assert full_disk_client.get("/").status_code == 200
+
+
+def test_after_a_full_disk_the_database_is_sound_and_writes_succeed_by_themselves(
+        app: Flask, full_disk_client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    _post_until_refused(full_disk_client, "/api/notes", json={"text": "y" * 2000})
+    monkeypatch.undo()  # space is freed
+    with app.app_context():
+        assert get_db().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert full_disk_client.post("/api/notes", json={"text": "after"}).status_code == 201
+
+
+def test_the_page_form_on_a_full_disk_is_503_in_plain_text(full_disk_client: FlaskClient) -> None:
+    with full_disk_client.session_transaction() as session:
+        session["csrf_token"] = "t"
+    codes = _post_until_refused(full_disk_client, "/", data={"text": "z" * 2000, "csrf_token": "t"})
+    resp = full_disk_client.post("/", data={"text": "z" * 2000, "csrf_token": "t"})
+    assert codes[-1] == 503, codes
+    assert (resp.status_code, resp.headers["Retry-After"], resp.mimetype) == (503, "5", "text/plain")
