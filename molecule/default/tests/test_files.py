@@ -4,9 +4,11 @@ import shlex
 
 import pytest
 
+from testlib.hosts import readable_by_nobody
 from testlib.layout import (
     APP_GROUP,
     APP_USER,
+    BACKUP_DIR,
     CODE_DIR,
     CODE_ROOT,
     CONFIG_DIR,
@@ -121,3 +123,9 @@ def test_vhost_is_enabled_by_symlink(host):
 def test_files_the_app_creates_are_closed_to_other_users(host):
     # The vassal's umask (027): the database is never readable by users outside the app's group.
     assert host.file(DATABASE).mode & 0o027 == 0
+
+
+def test_no_log_or_backup_the_stack_writes_is_readable_by_other_users(host):
+    # nginx's and the site's logs from the first request on, not only after logrotate's first run.
+    assert readable_by_nobody(host, "/etc/hostname") == "/etc/hostname"  # the search does find
+    assert readable_by_nobody(host, f"/var/log/nginx {BACKUP_DIR}") == ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from testlib.hosts import node
+from testlib.hosts import node, readable_by_nobody
 from testlib.http import curl
 from testlib.layout import VHOST_ACCESS_LOG
 from testlib.load import load
@@ -29,3 +29,11 @@ def test_forced_rotation_under_load_fails_no_request_and_new_requests_go_to_the_
     assert host.run(f"grep -qF {marker} {VHOST_ACCESS_LOG}").rc == 0
     assert host.run(f"grep -qF {marker} {VHOST_ACCESS_LOG}.1").rc != 0
     assert host.file(f"{VHOST_ACCESS_LOG}.1").exists
+
+
+def test_no_log_the_stack_writes_is_readable_by_other_users(web) -> None:
+    # nginx's and the sites' logs (client addresses, paths, request IDs) and certbot's, from the
+    # first request on: not only once logrotate has made new files.
+    host = node(web, sudo=True)
+    assert readable_by_nobody(host, "/etc/hostname") == "/etc/hostname"  # the search does find
+    assert readable_by_nobody(host, "/var/log/nginx /var/log/letsencrypt") == ""

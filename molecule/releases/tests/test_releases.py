@@ -8,6 +8,7 @@ requests sent, failed and the recovery time to .cache/releases-report.md.
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 from pathlib import Path
@@ -289,6 +290,38 @@ def test_killed_worker_is_replaced_and_its_get_retried_without_a_failed_request(
     # The request the worker held was cut off, and nginx sent it again: that is what made 0 failures.
     new_errors = host.run(f"tail -n +{log_before + 1} {VHOST_ERROR_LOG}").stdout
     assert "upstream prematurely closed connection" in new_errors
+
+
+@pytest.mark.parametrize(("interval", "kills"), [(0.5, 20), (3, 5), (12, 3)])
+def test_worker_deaths_at_any_rate_fail_no_get(host, slow_release, report, interval, kills) -> None:
+    # Requests are always in flight (8 clients, 50 ms each on 4 workers), so most kills cut one:
+    # nginx sends it again, and never leaves the app's socket out of its upstream for a death.
+    with load(host, "/slow?s=0.05", threads=8) as summary:
+        start = time.monotonic()
+        for k in range(kills):
+            workers = [w["pid"] for w in vassal_stats(host).get("workers", []) if w["pid"] > 0]
+            host.run(f"kill -9 {random.choice(workers)}")
+            time.sleep(max(0.0, start + (k + 1) * interval - time.monotonic()))  # the rate under test
+    report.add(f"kill -9 a worker every {interval} s ({kills} kills)", summary, "GETs sent again")
+    assert summary["sent"] > 100
+    assert summary["failed"] == 0, summary
+
+
+def test_harakiri_storm_fails_only_the_requests_it_cuts(host, slow_release, report) -> None:
+    # Three requests outlive harakiri together; every other request is served meanwhile.
+    out = f"/tmp/storm-{time.time_ns()}"
+    slow = curl_command(f"/slow?s={3 * HARAKIRI}", "--max-time", "60", "-o", "/dev/null", "-w", "%{http_code}")
+    with load(host, "/livez") as summary:
+        for i in range(3):
+            host.run(f"setsid nohup {slow} > {out}.{i} 2>&1 < /dev/null &")
+        wait_until(lambda: all(host.file(f"{out}.{i}").exists and host.file(f"{out}.{i}").content_string.strip()
+                               for i in range(3)), 3 * HARAKIRI)
+    codes = [host.file(f"{out}.{i}").content_string.strip() for i in range(3)]
+    host.run(f"rm -f {out}.*")
+    report.add(f"harakiri storm: 3 requests outliving harakiri ({HARAKIRI} s) at once", summary,
+               f"cut: {', '.join(codes)}; others served")
+    assert codes == ["502"] * 3
+    assert summary["failed"] == 0, summary
 
 
 def test_request_outliving_harakiri_is_cut_its_worker_replaced_and_others_served(

@@ -44,3 +44,9 @@ def planted_static_files(host: Any, files: dict[str, str]) -> Iterator[str]:
     finally:
         paths = " ".join(shlex.quote(f"{root}/{name}") for name in files)
         host.run(f"rm -f {paths}")
+
+
+def readable_by_nobody(host: Any, paths: str) -> str:
+    """The files under paths (space-separated) that another local user (nobody) can read, one a
+    line: where a directory on the way shuts it out, its files are not listed."""
+    return host.run(f"runuser -u nobody -- find {paths} -type f -readable 2>/dev/null").stdout.strip()
