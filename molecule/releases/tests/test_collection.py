@@ -33,9 +33,16 @@ def collections(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work / "collections"
 
 
-def test_collection_holds_the_three_roles(collections: Path) -> None:
+def test_collection_holds_the_four_roles(collections: Path) -> None:
     roles = collections / "ansible_collections" / "flask_deploy" / "stack" / "roles"
-    assert sorted(p.name for p in roles.iterdir()) == ["nginx_vhost", "python_app", "uwsgi_emperor"]
+    assert sorted(p.name for p in roles.iterdir()) == ["nftables_port", "nginx_vhost", "python_app", "uwsgi_emperor"]
+
+
+def test_collection_holds_the_plugins_the_roles_use(collections: Path) -> None:
+    plugins = collections / "ansible_collections" / "flask_deploy" / "stack" / "plugins"
+    assert {p.relative_to(plugins).as_posix() for p in plugins.glob("*/*.py")} == {
+        "filter/host.py", "filter/stack.py", "modules/releases_info.py", "module_utils/names.py",
+        "test/names.py", "test/network.py"}
 
 
 def test_collection_roles_by_their_full_names_find_the_host_as_the_last_deploy_left_it(

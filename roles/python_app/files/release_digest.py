@@ -38,12 +38,14 @@ def write_archive(src: Path, files: list[Path], archive: Path) -> None:
     """Writes the release archive beside its final name, then renames it into place.
 
     Written anew on every run (it takes milliseconds): an archive kept from an earlier run
-    would carry whatever was wrong with it into every later deploy of the same code."""
+    would carry whatever was wrong with it into every later deploy of the same code. A file that
+    is a link is packed as the file it points at, as the digest reads it: a release holds its
+    own files, and a link to somewhere on the controller would point nowhere on the host."""
     archive.parent.mkdir(parents=True, exist_ok=True)
     dirs = sorted({d for f in files for d in f.relative_to(src).parents if d != Path(".")})
     fd, partial = tempfile.mkstemp(dir=archive.parent, suffix=".partial")
     try:
-        with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w") as tar:
+        with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w", dereference=True) as tar:
             for d in [Path("app"), *(Path("app") / d for d in dirs)]:
                 tar.add(src / d.relative_to("app"), arcname=str(d), recursive=False, filter=_root_owned)
             for f in files:

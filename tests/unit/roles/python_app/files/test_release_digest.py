@@ -209,6 +209,21 @@ def test_archive_files_hold_the_sources_content(release_digest, src, tmp_path):
         assert tar.extractfile("requirements.lock").read() == (src / "requirements.lock").read_bytes()
 
 
+@pytest.mark.parametrize("linked", ["requirements.lock", "notes/views.py"])
+def test_a_file_that_is_a_link_is_packed_as_the_file_it_points_at(release_digest, src, tmp_path, linked):
+    # molecule/releases/apps keeps its lock as a link to app/requirements.lock, as users may.
+    target = write(tmp_path / "elsewhere" / "shared.txt", (src / linked).read_text())
+    (src / linked).unlink()
+    (src / linked).symlink_to(os.path.relpath(target, (src / linked).parent))
+
+    out = release_digest.main(src, "notes", tmp_path / "releases")
+
+    member = members(out["archive"])[linked if linked == "requirements.lock" else f"app/{linked}"]
+    assert member.isfile()
+    with tarfile.open(out["archive"]) as tar:
+        assert tar.extractfile(member).read() == target.read_bytes()
+
+
 def test_archive_members_are_root_owned_whoever_owns_the_sources(release_digest, src, tmp_path, idle_account):
     if os.geteuid() == 0:  # run by anyone else, the sources are that someone's already
         for path in [src, *src.rglob("*")]:
