@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-__version__ = "1.4.0"
+__version__ = "1.5.0"
 
 
 def _read_secret(path: str) -> str:
@@ -60,8 +60,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     database = os.path.abspath(str(app.config["DATABASE"]))
     instance = os.path.abspath(app.instance_path)
-    if os.path.commonpath([database, instance]) == instance:
-        # Only create the instance folder when the database lives in it;
+    if not app.config.get("DATABASE_URL") and os.path.commonpath([database, instance]) == instance:
+        # Only create the instance folder when the database lives in it (SQLite);
         # the deployed code directory is read-only.
         os.makedirs(instance, exist_ok=True)
 

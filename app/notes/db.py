@@ -1,28 +1,92 @@
-"""SQLite access: one connection per request, stored in ``g``."""
+"""The notes database: SQLite in the data directory, or PostgreSQL when ``DATABASE_URL`` names one.
+
+One connection per request, stored in ``g`` and opened on first use, so a worker that uWSGI forks
+never shares a connection with its master, and a database that restarted costs one request at most:
+the next request connects again. Queries are written once, with ``?`` placeholders, and
+``RETURNING``, which both speak (SQLite since 3.35).
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from flask import Flask, current_app, g
 
 from . import migrate
 
+# What the database raises when it cannot serve now (full disk, lock held past the busy timeout,
+# a server that is down, restarting or unreachable): 503 with Retry-After, never 500 (views.py).
+UNAVAILABLE: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+# Any error of the database: /healthz reports it unreachable.
+ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+try:  # psycopg is only needed, and only in the lock, for PostgreSQL
+    import psycopg
+    from psycopg.rows import dict_row
+
+    UNAVAILABLE += (psycopg.OperationalError,)
+    ERRORS += (psycopg.Error,)
+except ImportError:  # pragma: no cover - the lock always has it
+    psycopg = None  # type: ignore[assignment]
+
 
 def connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(path, timeout=5)
     conn.row_factory = sqlite3.Row
     return conn
 
 
+class Database:
+    """One connection, to SQLite or PostgreSQL, with the few operations the app needs."""
+
+    def __init__(self, url: str | None, path: str) -> None:
+        self.kind = "postgresql" if url else "sqlite"
+        if url:
+            if psycopg is None:  # pragma: no cover
+                raise RuntimeError("DATABASE_URL names PostgreSQL, but psycopg is not installed")
+            # Autocommit: each statement is its own transaction unless transaction() opens one.
+            self.conn: Any = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=5)
+        else:
+            self.conn = connect(path)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self.kind == "postgresql":
+            sql = sql.replace("?", "%s")
+        return self.conn.execute(sql, params)
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.execute(sql, params).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self.kind == "postgresql":
+            with self.conn.transaction():
+                yield
+        else:
+            with self.conn:
+                yield
+
+    def schema_version(self) -> int:
+        return migrate.version(self.conn, self.kind)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def prepare(path: str) -> None:
-    """Turns on WAL (readers never wait for the writer) and gives an empty database the schema.
+    """Turns on WAL (readers never wait for the writer) and gives an empty SQLite database the schema.
 
     WAL is a property of the database file, so it is set here, once, never per
     connection: the pragma costs far more than the connection it would be set on
     (measured: 188 us for connect + pragma + SELECT 1 + close, 22 us without it).
     A database that has tables is never migrated here: the deploy runs the
     migrations (notes.migrate) before it switches to a release, after a backup.
+    PostgreSQL is never prepared by the app: the deploy migrates it.
     """
     conn = sqlite3.connect(path)
     try:
@@ -34,30 +98,38 @@ def prepare(path: str) -> None:
         migrate.migrate(path)
 
 
+def kind() -> str:
+    return "postgresql" if current_app.config.get("DATABASE_URL") else "sqlite"
+
+
 def schema_version() -> int:
-    return migrate.version(get_db())
+    return get_db().schema_version()
 
 
-def get_db() -> sqlite3.Connection:
-    conn: sqlite3.Connection | None = g.get("db")
-    if conn is None:
-        conn = connect(str(current_app.config["DATABASE"]))
-        g.db = conn  # set first so teardown closes it even if the schema fails
-        if not current_app.extensions.get("notes_schema_ready"):
+def get_db() -> Database:
+    db: Database | None = g.get("db")
+    if db is None:
+        url = current_app.config.get("DATABASE_URL") or None
+        path = str(current_app.config["DATABASE"])
+        if not url and not current_app.extensions.get("notes_schema_ready"):
             # The database may have been unreachable at startup.
-            prepare(str(current_app.config["DATABASE"]))
+            prepare(path)
             current_app.extensions["notes_schema_ready"] = True
-    return conn
+        db = Database(url, path)
+        g.db = db
+    return db
 
 
 def close_db(exc: BaseException | None = None) -> None:
-    conn: sqlite3.Connection | None = g.pop("db", None)
-    if conn is not None:
-        conn.close()
+    db: Database | None = g.pop("db", None)
+    if db is not None:
+        db.close()
 
 
 def init_app(app: Flask) -> None:
     app.teardown_appcontext(close_db)
+    if app.config.get("DATABASE_URL"):
+        return  # nothing is opened before uWSGI forks the workers
     try:
         prepare(str(app.config["DATABASE"]))
         app.extensions["notes_schema_ready"] = True

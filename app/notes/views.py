@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +23,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from . import __version__
 from . import csrf
-from .db import get_db, schema_version
+from .db import ERRORS, UNAVAILABLE, get_db, kind, schema_version
 from .migrate import LATEST
 
 pages = Blueprint("pages", __name__)
@@ -44,7 +43,7 @@ TEXT_UNSTORABLE = "field 'text' must be Unicode text without NUL characters or l
 MAX_NOTE_ID = 2**63 - 1
 
 
-def _note(row: sqlite3.Row) -> dict[str, Any]:
+def _note(row: Any) -> dict[str, Any]:
     return {"id": row["id"], "text": row["text"], "created": row["created"]}
 
 
@@ -89,7 +88,7 @@ def notes_page(limit: int, before: int | None = None) -> tuple[list[dict[str, An
         sql += " WHERE id < ?"
         params = (before,)
     sql += " ORDER BY id DESC LIMIT ?"
-    rows = get_db().execute(sql, (*params, limit + 1)).fetchall()
+    rows = get_db().all(sql, (*params, limit + 1))
     notes = [_note(row) for row in rows[:limit]]
     return notes, (notes[-1]["id"] if len(rows) > limit else None)
 
@@ -110,13 +109,10 @@ def _text_error(text: Any) -> str | None:
     return None
 
 
-def _insert_note(text: str) -> sqlite3.Row:
+def _insert_note(text: str) -> Any:
     db = get_db()
-    with db:
-        cur = db.execute("INSERT INTO notes (text) VALUES (?)", (text,))
-    row = db.execute(
-        "SELECT id, text, created FROM notes WHERE id = ?", (cur.lastrowid,)
-    ).fetchone()
+    with db.transaction():
+        row = db.one("INSERT INTO notes (text) VALUES (?) RETURNING id, text, created", (text,))
     current_app.logger.info("note %d created", row["id"])
     return row
 
@@ -167,9 +163,12 @@ def healthz() -> tuple[Response, int]:
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
     }
+    body["database"] = kind()
     try:
         body["schema"] = schema_version()
-    except sqlite3.Error as exc:
+        # The notes themselves can be read, not only the schema's version.
+        get_db().one("SELECT id FROM notes ORDER BY id DESC LIMIT 1")
+    except ERRORS as exc:
         current_app.logger.error("health check: database unreachable: %s", exc)
         body.update(status="error", error="database unreachable")
         return jsonify(body), 503
@@ -198,11 +197,7 @@ def list_notes() -> Any:
 
 @api.get(f"/notes/<int(max={MAX_NOTE_ID}):note_id>")
 def get_note(note_id: int) -> Response:
-    row = (
-        get_db()
-        .execute("SELECT id, text, created FROM notes WHERE id = ?", (note_id,))
-        .fetchone()
-    )
+    row = get_db().one("SELECT id, text, created FROM notes WHERE id = ?", (note_id,))
     if row is None:
         raise NotFound(f"note {note_id} not found")
     return jsonify(_note(row))
@@ -236,7 +231,7 @@ def _handle_http_error(exc: HTTPException) -> Any:
 RETRY_AFTER = 5
 
 
-def _database_unavailable(exc: sqlite3.OperationalError) -> Any:
+def _database_unavailable(exc: Exception) -> Any:
     """The database cannot serve this request now (its disk is full, it is locked past the busy
     timeout, its file cannot be opened): 503 with Retry-After, never 500. Nothing was stored, so
     the client may send the request again. Reads need no space: they go on while writes get this."""
@@ -251,7 +246,8 @@ def _database_unavailable(exc: sqlite3.OperationalError) -> Any:
 def register(app: Flask) -> None:
     app.register_blueprint(pages)
     app.register_blueprint(api)
-    app.register_error_handler(sqlite3.OperationalError, _database_unavailable)
+    for unavailable in UNAVAILABLE:
+        app.register_error_handler(unavailable, _database_unavailable)
     # Flask logs unhandled exceptions and passes them to the 500 handler
     # as InternalServerError.
     for code in (404, 405, 413, 500):

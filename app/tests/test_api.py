@@ -170,10 +170,10 @@ def test_a_before_that_is_no_note_id_is_400_naming_it(client: FlaskClient, befor
     assert resp.get_json() == {"error": "query parameter 'before' must be a note id (a whole number from 1)"}
 
 
-def test_a_page_is_read_through_the_primary_key_not_the_whole_table(app: Flask) -> None:
+def test_a_page_is_read_through_the_primary_key_not_the_whole_table(sqlite_app: Flask) -> None:
     """A page costs the same at 10 notes and at 100,000: SQLite walks the rowid from the cursor
     and stops after limit + 1 rows (no scan, no sort of the table)."""
-    with app.app_context():
+    with sqlite_app.app_context():
         plan = get_db().execute(
             "EXPLAIN QUERY PLAN SELECT id, text, created FROM notes WHERE id < ? ORDER BY id DESC LIMIT ?",
             (10, 51),
@@ -199,15 +199,15 @@ def test_text_with_characters_outside_the_bmp_is_stored(client: FlaskClient) -> 
 
 
 @pytest.fixture
-def full_disk_client(app: Flask, monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
+def full_disk_client(sqlite_app: Flask, monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
     """A client of an app whose database can grow no more: every connection the app opens gets
     SQLite's own 'database or disk is full' (SQLITE_FULL), as on a full filesystem, once the
     database has grown a few pages past its size now. monkeypatch.undo() frees the space."""
     from notes import db as notes_db
 
-    client = app.test_client()
+    client = sqlite_app.test_client()
     _post(client, 3)
-    with app.app_context():
+    with sqlite_app.app_context():
         db = get_db()
         db.execute("PRAGMA journal_mode=DELETE")  # WAL would take writes into a log file of its own
         limit = db.execute("PRAGMA page_count").fetchone()[0] + 2
@@ -247,10 +247,10 @@ def test_reads_go_on_while_the_disk_is_full(full_disk_client: FlaskClient) -> No
 
 
 def test_after_a_full_disk_the_database_is_sound_and_writes_succeed_by_themselves(
-        app: Flask, full_disk_client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        sqlite_app: Flask, full_disk_client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
     _post_until_refused(full_disk_client, "/api/notes", json={"text": "y" * 2000})
     monkeypatch.undo()  # space is freed
-    with app.app_context():
+    with sqlite_app.app_context():
         assert get_db().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert full_disk_client.post("/api/notes", json={"text": "after"}).status_code == 201
 

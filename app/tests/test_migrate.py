@@ -50,7 +50,7 @@ def test_migrating_twice_changes_nothing(old_database: Path) -> None:
 
 def test_a_failing_migration_leaves_the_database_as_it_was(old_database: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(migrate, "MIGRATIONS", (*migrate.MIGRATIONS, (9, "ALTER TABLE nowhere ADD COLUMN x")))
+    monkeypatch.setattr(migrate, "MIGRATIONS", (*migrate.MIGRATIONS, (9, {"sqlite": "ALTER TABLE nowhere ADD COLUMN x"})))
     with pytest.raises(sqlite3.OperationalError):
         migrate.migrate(str(old_database))
     with sqlite3.connect(old_database) as db:

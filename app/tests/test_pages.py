@@ -37,7 +37,7 @@ def test_livez_answers_ok_even_when_database_unreachable(unreachable_db_client: 
     assert resp.get_json() == {"status": "ok"}
 
 
-def test_healthz_reports_status_version_hostname_and_pid(client: FlaskClient) -> None:
+def test_healthz_reports_status_version_hostname_pid_and_the_database_it_checked(app, client: FlaskClient) -> None:
     resp = client.get("/healthz")
     assert resp.status_code == 200
     assert resp.get_json() == {
@@ -46,6 +46,7 @@ def test_healthz_reports_status_version_hostname_and_pid(client: FlaskClient) ->
         "release": "unreleased",
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
+        "database": "postgresql" if app.config.get("DATABASE_URL") else "sqlite",
         "schema": LATEST,
     }
 

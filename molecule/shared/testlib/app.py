@@ -46,14 +46,15 @@ def failing_import(message: str) -> Callable[[Path], None]:
 
 
 def adding_migration(number: int, sql: str) -> Callable[[Path], None]:
-    """The app's migrations end with one more: number, which runs sql."""
+    """The app's migrations end with one more: number, which runs sql (on either database)."""
 
     def change(package: Path) -> None:
         migrate = package / "migrate.py"
         source = migrate.read_text()
         assert "\nLATEST = MIGRATIONS[-1][0]\n" in source
         migrate.write_text(source.replace("\nLATEST = MIGRATIONS[-1][0]\n",
-                                          f"\nMIGRATIONS = (*MIGRATIONS, ({number}, {sql!r}))\nLATEST = MIGRATIONS[-1][0]\n"))
+                                          f"\nMIGRATIONS = (*MIGRATIONS, ({number}, {{'sqlite': {sql!r}, 'postgresql': {sql!r}}}))"
+                                          "\nLATEST = MIGRATIONS[-1][0]\n"))
 
     return change
 

@@ -1,0 +1,106 @@
+"""The app on PostgreSQL: what differs from SQLite (every API and page test runs on both)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask import Flask
+
+from notes import create_app, migrate
+
+
+def test_a_new_note_looks_as_on_sqlite(app: Flask) -> None:
+    note = app.test_client().post("/api/notes", json={"text": "hello"}).get_json()
+    assert isinstance(note["id"], int)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", note["created"]), note
+
+
+def test_healthz_fails_when_the_notes_cannot_be_read(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    with app.app_context():
+        from notes.db import get_db
+
+        get_db().execute("DROP TABLE notes")
+    resp = client.get("/healthz")
+    assert resp.status_code == 503
+    assert resp.get_json()["error"] == "database unreachable"
+
+
+@pytest.fixture
+def unreachable_postgresql_app(postgresql_server: str) -> Flask:
+    """An app whose PostgreSQL server does not answer (nothing listens on its port)."""
+    url = postgresql_server.replace("port=5439", "port=5438").replace("/?", "/notes?")
+    return create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": url})
+
+
+def test_writes_to_an_unreachable_server_get_503_with_retry_after(unreachable_postgresql_app: Flask) -> None:
+    resp = unreachable_postgresql_app.test_client().post("/api/notes", json={"text": "lost?"})
+    assert (resp.status_code, resp.headers["Retry-After"]) == (503, "5")
+    assert "error" in resp.get_json()
+
+
+def test_health_of_an_unreachable_server_is_503_and_liveness_200(unreachable_postgresql_app: Flask) -> None:
+    client = unreachable_postgresql_app.test_client()
+    health = client.get("/healthz")
+    assert (health.status_code, health.get_json()["database"]) == (503, "postgresql")
+    assert client.get("/livez").status_code == 200
+
+
+def test_the_next_request_after_the_servers_connections_were_cut_is_served(postgresql_url: str) -> None:
+    migrate.migrate_postgresql(postgresql_url)
+    client = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": postgresql_url}).test_client()
+    assert client.post("/api/notes", json={"text": "before"}).status_code == 201
+    with psycopg.connect(postgresql_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    assert client.post("/api/notes", json={"text": "after"}).status_code == 201
+
+
+def test_the_module_migrates_the_database_the_url_names_and_prints_no_url(postgresql_url: str) -> None:
+    def run() -> dict:
+        out = subprocess.run([sys.executable, "-m", "notes.migrate"], capture_output=True, text=True, check=True,
+                             env={"NOTES_DATABASE_URL": postgresql_url}, cwd=Path(__file__).parents[1])
+        assert postgresql_url not in out.stdout + out.stderr
+        return json.loads(out.stdout)
+
+    assert run() == {"database": "postgresql", "schema_before": 0, "schema": migrate.LATEST}
+    assert run() == {"database": "postgresql", "schema_before": migrate.LATEST, "schema": migrate.LATEST}
+
+
+def test_app_hosts_that_migrate_at_once_take_turns(postgresql_url: str) -> None:
+    results: list[tuple[int, int]] = []
+    threads = [threading.Thread(target=lambda: results.append(migrate.migrate_postgresql(postgresql_url)))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(after for _, after in results) == [migrate.LATEST] * 4
+    with psycopg.connect(postgresql_url) as conn:
+        assert conn.execute("SELECT version FROM notes_schema").fetchall() == [(migrate.LATEST,)]
+
+
+def test_a_failing_migration_changes_nothing(postgresql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    migrate.migrate_postgresql(postgresql_url)
+    monkeypatch.setattr(migrate, "MIGRATIONS", (*migrate.MIGRATIONS, (
+        9, {"postgresql": "ALTER TABLE notes ADD COLUMN tag TEXT; ALTER TABLE nowhere ADD COLUMN x INT"})))
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        migrate.migrate_postgresql(postgresql_url)
+    with psycopg.connect(postgresql_url) as conn:
+        assert conn.execute("SELECT version FROM notes_schema").fetchone()[0] == migrate.LATEST
+        columns = [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'notes'")]
+    assert "tag" not in columns
+
+
+def test_an_app_on_postgresql_makes_no_folder_for_a_sqlite_file(postgresql_url: str) -> None:
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": postgresql_url})
+    assert not Path(app.instance_path).exists()
