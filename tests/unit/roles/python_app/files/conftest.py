@@ -108,7 +108,7 @@ def process_state_restored():
 # --- SQLite databases like the bundled app's ----------------------------------------------------------
 
 
-_MIGRATIONS: list[tuple[int, str]] = []  # the app's, read once
+_MIGRATIONS: list[tuple[int, str]] = []  # the app's SQLite ones, read once
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def make_notes_db(load_file):
     (app/notes/migrate.py: their SQL and versions, in WAL as the app sets it), holding one note per
     text; wal=False leaves it one self-contained file, as a backup is."""
     if not _MIGRATIONS:
-        _MIGRATIONS.extend(load_file("app/notes/migrate.py").MIGRATIONS)
+        _MIGRATIONS.extend((number, sql["sqlite"]) for number, sql in load_file("app/notes/migrate.py").MIGRATIONS)
 
     def make(path: Path, texts=("first note", "second note"), *, wal: bool = True) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
