@@ -235,7 +235,7 @@ def slow():
     import time
     if request.method == "POST":
         db = get_db()
-        with db:
+        with db.transaction():
             db.execute("INSERT INTO notes (text) VALUES (?)", (request.args["note"],))
     time.sleep(float(request.args.get("s", "0.3")))
     return jsonify(pid=os.getpid())
