@@ -46,17 +46,18 @@ PG_LOCK = 7_230_511
 
 
 def version(conn: Any, kind: str = "sqlite") -> int:
+    """The schema version of a SQLite connection, or of a PostgreSQL one whose rows are dicts."""
     if kind == "sqlite":
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
     row = conn.execute(
         "SELECT version FROM notes_schema" if _has_schema_table(conn) else "SELECT 0 AS version"
     ).fetchone()
-    return int(row["version"] if isinstance(row, dict) else row[0])
+    return int(row["version"])
 
 
 def _has_schema_table(conn: Any) -> bool:
     row = conn.execute("SELECT to_regclass('notes_schema') IS NOT NULL AS present").fetchone()
-    return bool(row["present"] if isinstance(row, dict) else row[0])
+    return bool(row["present"])
 
 
 def migrate(path: str) -> tuple[int, int]:
@@ -84,13 +85,15 @@ def migrate(path: str) -> tuple[int, int]:
 def migrate_postgresql(url: str) -> tuple[int, int]:
     """Applies the pending migrations to a PostgreSQL database; returns the versions before and after."""
     import psycopg
+    from psycopg.rows import dict_row
 
-    with psycopg.connect(url, autocommit=True) as conn:
+    # Rows as dicts, as the app's own connections have them: version() reads both alike.
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         before = version(conn, "postgresql")
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK,))
             conn.execute("CREATE TABLE IF NOT EXISTS notes_schema (version INTEGER NOT NULL)")
-            if conn.execute("SELECT count(*) FROM notes_schema").fetchone()[0] == 0:
+            if conn.execute("SELECT count(*) AS rows FROM notes_schema").fetchone()["rows"] == 0:
                 conn.execute("INSERT INTO notes_schema (version) VALUES (0)")
         for number, sql in MIGRATIONS:
             with conn.transaction():
