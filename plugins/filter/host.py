@@ -85,8 +85,43 @@ def by_family(sources: Iterable[str]) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
+def hba_rules(databases: Iterable[Mapping[str, Any]], sources: Iterable[str]) -> list[dict[str, str]]:
+    """pg_hba.conf rules (community.postgresql.postgresql_pg_hba's) that let each database's user into
+    that database alone, over TLS, with its password, from each source (an address or a network)."""
+    networks: list[str] = []
+    for source in sources:
+        try:
+            network = ipaddress.ip_network(str(source), strict=False).with_prefixlen
+            if network not in networks:
+                networks.append(network)
+        except ValueError as exc:
+            raise AnsibleFilterError(f"hba_rules: {source!r} is not an IPv4 or IPv6 address or network") from exc
+    return [
+        {"contype": "hostssl", "databases": db["name"], "users": db["user"], "address": network,
+         "method": "scram-sha-256"}
+        for db in databases for network in networks
+    ]
+
+
+def san(name: str) -> str:
+    """A certificate's subject alternative name for a host name or an address: IP:... or DNS:..."""
+    try:
+        return f"IP:{ipaddress.ip_address(str(name))}"
+    except ValueError:
+        return f"DNS:{name}"
+
+
+def url_host(host: str) -> str:
+    """A host name or address as a URL's host: an IPv6 address in brackets."""
+    try:
+        return f"[{host}]" if ipaddress.ip_address(str(host)).version == 6 else str(host)
+    except ValueError:
+        return str(host)
+
+
 class FilterModule:
     """flask_deploy.stack filters of host plumbing."""
 
     def filters(self) -> dict[str, Any]:
-        return {"by_family": by_family, "systemd_sandbox": systemd_sandbox}
+        return {"by_family": by_family, "hba_rules": hba_rules, "san": san, "systemd_sandbox": systemd_sandbox,
+                "url_host": url_host}

@@ -1,6 +1,10 @@
-"""flask_deploy.stack's host plumbing filters: the systemd sandbox baseline and firewall sources."""
+"""flask_deploy.stack's host plumbing filters: the systemd sandbox baseline, firewall sources, pg_hba rules,
+certificate names and URL hosts."""
 
 from __future__ import annotations
+
+import re
+import sys
 
 import pytest
 
@@ -81,5 +85,84 @@ def test_a_source_that_is_no_address_is_refused_naming_it(bad: object) -> None:
         host.by_family([bad])
 
 
-def test_the_plugin_exposes_both_filters() -> None:
-    assert set(host.FilterModule().filters()) == {"by_family", "systemd_sandbox"}
+DATABASES = [{"name": "blog", "user": "blog_owner", "password": "secret"}, {"name": "shop", "user": "shop"}]
+
+
+def test_hba_rules_let_each_databases_user_into_its_database_from_each_source_over_tls() -> None:
+    rule = {"contype": "hostssl", "method": "scram-sha-256"}
+    assert host.hba_rules(DATABASES, ["10.0.0.11/32", "10.0.0.0/8"]) == [
+        {**rule, "databases": "blog", "users": "blog_owner", "address": "10.0.0.11/32"},
+        {**rule, "databases": "blog", "users": "blog_owner", "address": "10.0.0.0/8"},
+        {**rule, "databases": "shop", "users": "shop", "address": "10.0.0.11/32"},
+        {**rule, "databases": "shop", "users": "shop", "address": "10.0.0.0/8"},
+    ]
+
+
+@pytest.mark.parametrize(("source", "address"), [
+    ("10.0.0.5", "10.0.0.5/32"),
+    ("2001:db8::1", "2001:db8::1/128"),
+    ("2001:DB8::1", "2001:db8::1/128"),
+    ("10.0.0.0/8", "10.0.0.0/8"),
+    ("192.0.2.7/24", "192.0.2.0/24"),
+    ("2001:db8::/32", "2001:db8::/32"),
+])
+def test_hba_rules_write_each_source_as_a_network_with_its_prefix_length(source: str, address: str) -> None:
+    [rule] = host.hba_rules(DATABASES[:1], [source])
+    assert rule["address"] == address
+
+
+def test_hba_rules_never_carry_the_databases_password() -> None:
+    assert all("secret" not in rule.values() for rule in host.hba_rules(DATABASES, ["10.0.0.5"]))
+
+
+def test_hba_rules_without_databases_or_without_sources_are_none() -> None:
+    assert host.hba_rules([], ["10.0.0.5"]) == []
+    assert host.hba_rules(DATABASES, []) == []
+
+
+@pytest.mark.parametrize("bad", ["999.1.1.1", "10.0.0.0/40", "example.org", "", None])
+def test_hba_rules_refuse_a_source_that_is_no_address_naming_it(bad: object) -> None:
+    with pytest.raises(host.AnsibleFilterError, match=re.escape(f"hba_rules: {bad!r} is not an IPv4 or IPv6 address")):
+        host.hba_rules(DATABASES, ["10.0.0.5", bad])
+
+
+@pytest.mark.parametrize(("name", "alt_name"), [
+    ("192.0.2.10", "IP:192.0.2.10"),
+    ("2001:db8::1", "IP:2001:db8::1"),
+    ("2001:DB8:0::1", "IP:2001:db8::1"),
+    ("db1.example.org", "DNS:db1.example.org"),
+    ("db1", "DNS:db1"),
+    ("192.0.2.0/24", "DNS:192.0.2.0/24"),
+])
+def test_san_is_an_ip_name_for_an_address_and_a_dns_name_otherwise(name: str, alt_name: str) -> None:
+    assert host.san(name) == alt_name
+
+
+@pytest.mark.parametrize(("given", "written"), [
+    ("2001:db8::1", "[2001:db8::1]"),
+    ("::1", "[::1]"),
+    ("192.0.2.10", "192.0.2.10"),
+    ("db1.example.org", "db1.example.org"),
+    ("localhost", "localhost"),
+])
+def test_url_host_puts_an_ipv6_address_in_brackets_and_leaves_others_as_they_are(given: str, written: str) -> None:
+    assert host.url_host(given) == written
+
+
+def test_filters_fail_with_value_error_without_ansible(load_file, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ansible.errors", None)  # import ansible.errors fails
+    monkeypatch.setitem(sys.modules, "unit_host_without_ansible", None)  # removed again afterwards
+    plain = load_file("plugins/filter/host.py", "unit_host_without_ansible")
+    with pytest.raises(ValueError, match=re.escape("hba_rules: 'db1' is not an IPv4 or IPv6 address")):
+        plain.hba_rules([], ["db1"])
+
+
+def test_the_plugin_exposes_each_filter_under_its_function_name() -> None:
+    assert host.FilterModule().filters() == {
+        name: getattr(host, name) for name in ("by_family", "hba_rules", "san", "systemd_sandbox", "url_host")
+    }
+
+
+def test_hba_rules_name_a_source_given_twice_once():
+    rules = host.hba_rules([{"name": "notes", "user": "notes", "password": "x"}], ["10.0.0.5", "10.0.0.5/32"])
+    assert [r["address"] for r in rules] == ["10.0.0.5/32"]
