@@ -57,7 +57,7 @@ def restore(name: str, owner: str, dump: str, stamp: str) -> dict[str, object]:
             try:
                 sql(f"ALTER DATABASE {ident(name)} RENAME TO {ident(replaced)}")
             except RuntimeError:
-                pass
+                sql(f"ALTER DATABASE {ident(name)} WITH ALLOW_CONNECTIONS true")
                 raise
         try:
             sql(f"ALTER DATABASE {ident(staging)} RENAME TO {ident(name)}")
