@@ -26,7 +26,9 @@ try:  # psycopg is only needed, and only in the lock, for PostgreSQL
     import psycopg
     from psycopg.rows import dict_row
 
-    UNAVAILABLE += (psycopg.OperationalError,)
+    # A server that is down, restarting or unreachable; and a database that has not got the app's
+    # tables yet (a new server, before its restore or the app's migration): 503 until it has.
+    UNAVAILABLE += (psycopg.OperationalError, psycopg.errors.UndefinedTable)
     ERRORS += (psycopg.Error,)
 except ImportError:  # pragma: no cover - the lock always has it
     psycopg = None  # type: ignore[assignment]

@@ -34,6 +34,16 @@ def test_healthz_fails_when_the_notes_cannot_be_read(app: Flask) -> None:
     assert resp.get_json()["error"] == "database unreachable"
 
 
+def test_a_database_without_the_apps_tables_gets_503_with_retry_after_until_it_has_them(postgresql_url: str) -> None:
+    # A new database server before its restore or the app's migration: not ready, never 500.
+    client = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": postgresql_url}).test_client()
+    for resp in (client.post("/api/notes", json={"text": "too early"}), client.get("/api/notes")):
+        assert (resp.status_code, resp.headers.get("Retry-After")) == (503, "5")
+    assert client.get("/healthz").status_code == 503
+    migrate.migrate_postgresql(postgresql_url)
+    assert client.post("/api/notes", json={"text": "in time"}).status_code == 201
+
+
 @pytest.fixture
 def unreachable_postgresql_app(postgresql_server: str) -> Flask:
     """An app whose PostgreSQL server does not answer (nothing listens on its port)."""

@@ -76,7 +76,7 @@ CODE_OPTIONS = ("src_dir", "package", "wsgi_module", "env_prefix")
 LIMITS = ("uwsgi_port", "harakiri", "max_body_mb", "processes")
 SITE_OPTIONS = ("tls_certificate", "tls_key", "tls_certificate_content", "tls_key_content", "hsts",
                 "content_security_policy")
-ENTRY_KEYS = ("name", "state", "purge", "server_names", "acme", "static_dir", "health_path", "env",
+ENTRY_KEYS = ("name", "state", "purge", "server_names", "acme", "static_dir", "health_path", "env", "database",
               *CODE_OPTIONS, *LIMITS, *SITE_OPTIONS)
 # What the loops over the apps must not carry: a loop's items are in its results (and logs).
 SECRET_KEYS = ("env", "tls_key_content")
@@ -85,6 +85,11 @@ SECRET_KEYS = ("env", "tls_key_content")
 # migrate_command too: each app's release declares its own migration (pyproject.toml).
 PER_APP_OPTIONS = ("user", "root", "data_dir", "config_dir", "backup_dir", "state", "purge", "env", "migrate_command",
                    *CODE_OPTIONS)
+# A database entry: the app's PostgreSQL database and role on the db hosts (names default to the app's).
+DATABASE_KEYS = ("password", "name", "user")
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# PostgreSQL's own names (and pg_..., which it reserves for its roles).
+RESERVED = ("postgres", "public", "template0", "template1")
 MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -114,8 +119,33 @@ def _one_app(inventory: dict[str, Any], defaults: dict[str, Any]) -> dict[str, A
         **{k: value(k) for k in (*CODE_OPTIONS, *LIMITS, "env")},
         "static_dir": f"{package}/static",
         "health_url": f"https://{names[0]}/healthz" if isinstance(names, list) and names else "",
+        "database": _database("notes_database", inventory.get("notes_database"), str(value("name"))),
         "one_app": True,
     }
+
+
+def _database(where: str, value: Any, app_name: str) -> dict[str, str] | None:
+    """The app's shared database ({password, name, user}), or None: SQLite on each app host."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        _fail(where, "must be a dict with at least the database role's password (from Ansible Vault)")
+    unknown = sorted(set(value) - set(DATABASE_KEYS))
+    if unknown:
+        _fail(where, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(DATABASE_KEYS)}")
+    password = value.get("password")
+    if not isinstance(password, str) or not password or any(c in password for c in "\n\r\x00"):
+        _fail(where, "password must be the database role's password, one line, not empty (keep it in Ansible Vault)")
+    out = {"password": password}
+    for key in ("name", "user"):
+        # The app's name with - read as _, as PostgreSQL's identifiers want.
+        given = value.get(key, app_name.replace("-", "_"))
+        if not isinstance(given, str) or not IDENTIFIER.fullmatch(given) or given in RESERVED \
+                or given.startswith("pg_"):
+            _fail(where, f"{key} ({given!r}) must be a lower-case letter or _, then up to 62 lower-case letters, "
+                         f"digits or _, not starting with pg_ and not one of {', '.join(RESERVED)}")
+        out[key] = given
+    return out
 
 
 def _integer(value: Any) -> bool:
@@ -168,6 +198,7 @@ def _entry(index: int, entry: Any, inventory: dict[str, Any], defaults: dict[str
         "static_dir": static_dir,
         # Asked under the site's first name, over HTTPS like a client.
         "health_url": f"https://{names[0]}{health_path}" if names else "",
+        "database": _database(f"{where}: database", entry.get("database"), name),
         "one_app": False,
     }
     for key in LIMITS:
@@ -205,6 +236,9 @@ def apps(flask_apps: list[dict[str, Any]] | None, inventory: dict[str, Any], pla
     present = [a for a in out if a["state"] == "present"]
     _distinct(present, "uwsgi_port", lambda a: [a["uwsgi_port"]])
     _distinct(present, "server name", lambda a: [n.lower() for n in a["server_names"]])
+    # Two apps in one database, or with one role and two passwords, would share (or lose) their data.
+    _distinct(present, "database", lambda a: [a["database"]["name"]] if a["database"] else [])
+    _distinct(present, "database user", lambda a: [a["database"]["user"]] if a["database"] else [])
     return out
 
 
@@ -221,8 +255,70 @@ def _distinct(entries: list[dict[str, Any]], what: str, values: Any) -> None:
 
 
 def loop_items(stack_apps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The apps without their secrets (environment, key), for loops: a loop's items are in its results."""
-    return [{k: v for k, v in app.items() if k not in SECRET_KEYS} for app in stack_apps]
+    """The apps without their secrets (environment, key, database password), for loops: a loop's
+    items are in its results."""
+    out = []
+    for app in stack_apps:
+        item = {k: v for k, v in app.items() if k not in SECRET_KEYS}
+        if app.get("database"):
+            item["database"] = {k: v for k, v in app["database"].items() if k != "password"}
+        out.append(item)
+    return out
+
+
+def app_database_password(stack_apps: list[dict[str, Any]], name: str) -> str:
+    """One app's database password (python_app_database_password), looked up by name; '' for SQLite."""
+    for app in stack_apps:
+        if app["name"] == name:
+            return (app.get("database") or {}).get("password", "")
+    _fail("app_database_password", f"no app is named {name!r}")
+
+
+def databases(stack_apps: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """postgresql_server_databases: each present app's shared database, {name, user, password}."""
+    return [dict(app["database"]) for app in stack_apps if app["state"] == "present" and app.get("database")]
+
+
+def database_connections(stack_apps: list[dict[str, Any]], hostvars: dict[str, Any], app_hosts: list[str],
+                         headroom: int = 20) -> int:
+    """postgresql_server_max_connections: one per uWSGI worker of every app in PostgreSQL on every app
+    host (the bundled app holds one connection a request), and headroom for migrations, health
+    checks, backups and an operator. processes 0 means two per CPU of that host, as python_app does."""
+    total = 0
+    for app in stack_apps:
+        if app["state"] != "present" or not app.get("database"):
+            continue
+        for host in app_hosts:
+            processes = int(app["processes"])
+            if processes == 0:
+                processes = 2 * int(hostvars[host]["ansible_facts"].get("processor_vcpus", 1) or 1)
+            total += processes
+    return total + int(headroom)
+
+
+def shared_data(stack_apps: list[dict[str, Any]], hostvars: dict[str, Any], web_hosts: list[str],
+                default_app_hosts: list[str], database_hosts: list[str]) -> bool:
+    """True when no app's data is split: fails naming the app, the hosts and the fix when a web host
+    sends an app in SQLite to several app hosts (each would keep its own notes), or an app declares
+    a shared database and the inventory has no database host."""
+    present = [a for a in stack_apps if a["state"] == "present"]
+    for app in present:
+        if app.get("database") and not database_hosts:
+            _fail(f"{app['name']}: database", "the app's data is to be in PostgreSQL, but the inventory has no "
+                                               "database host: put one in the `db` group")
+    for web in web_hosts:
+        senders = sorted(set(hostvars[web].get("upstream_app_hosts", default_app_hosts)))
+        if len(senders) < 2:
+            continue
+        for app in present:
+            if not app.get("database"):
+                _fail(app["name"], f"web host {web} sends its requests to app hosts {', '.join(senders)}, and each "
+                                   "would keep the app's data in its own SQLite file: a note written through one "
+                                   "would be missing from reads on the others. Give the app a shared database "
+                                   "(database: {password: ...} in its flask_apps entry, or notes_database in a "
+                                   "one-app inventory, and a host in the `db` group), or set upstream_app_hosts so "
+                                   "that each web host sends to one app host (docs/databases.md)")
+    return True
 
 
 def app_env(stack_apps: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -294,10 +390,14 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "addresses": addresses,
+            "app_database_password": app_database_password,
             "app_env": app_env,
             "apps": apps,
+            "database_connections": database_connections,
+            "databases": databases,
             "loop_items": loop_items,
             "maintenance": maintenance,
+            "shared_data": shared_data,
             "sites": sites,
             "uwsgi_upstreams": uwsgi_upstreams,
             "web_hosts_of": web_hosts_of,

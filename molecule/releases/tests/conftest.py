@@ -41,11 +41,11 @@ ACCENT, NEW_ACCENT = "#0969da", "#8250df"  # app/notes/static/style.css: --accen
 
 @pytest.fixture(scope="session")
 def restyled_app(app_variant: Callable[..., Path]) -> Path:
-    """Release 1.5.0 of notes, whose stylesheet gives h1 another colour."""
+    """Release 1.5.1 of notes, whose stylesheet gives h1 another colour."""
 
     def restyle(package: Path) -> None:
         css = package / "static" / "style.css"
         assert f"--accent: {ACCENT};" in css.read_text()
         css.write_text(css.read_text().replace(f"--accent: {ACCENT};", f"--accent: {NEW_ACCENT};"))
 
-    return app_variant("1.5.0", restyle)
+    return app_variant("1.5.1", restyle)

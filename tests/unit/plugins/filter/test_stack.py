@@ -174,6 +174,7 @@ def test_one_app_takes_python_apps_defaults_from_its_argument_spec(stack):
         "env": spec_default("python_app_env"),
         "static_dir": f"{spec_default('python_app_package')}/static",
         "health_url": "https://notes.example.org/healthz",
+        "database": None,
         "one_app": True,
     }
 
@@ -197,7 +198,7 @@ def test_one_app_takes_the_inventorys_python_app_values_as_given(stack):
         "acme": True, "src_dir": "/src/shop", "package": "shop", "wsgi_module": "shop.wsgi:app",
         "env_prefix": "SHOP", "uwsgi_port": "3040", "harakiri": 60, "max_body_mb": 10, "processes": 4,
         "env": {"SHOP_MODE": "live"}, "static_dir": "shop/static", "health_url": "https://shop.example.org/healthz",
-        "one_app": True,
+        "database": None, "one_app": True,
     }
 
 
@@ -223,6 +224,7 @@ def test_apps_completes_an_entry_of_a_name_and_server_names_from_python_apps_def
         "env": {},
         "static_dir": f"{spec_default('python_app_package')}/static",
         "health_url": "https://blog.example.org/healthz",
+        "database": None,
         "one_app": False,
         "uwsgi_port": spec_default("python_app_uwsgi_port"),
         "harakiri": spec_default("python_app_harakiri"),
@@ -439,6 +441,146 @@ def test_filters_fail_with_value_error_without_ansible(load_file, monkeypatch):
         plain.apps([], {}, "/pb")
 
 
+# apps: an app's shared database ---------------------------------------------------------------
+
+IDENTIFIER_RULE = ("must be a lower-case letter or _, then up to 62 lower-case letters, digits or _, "
+                   "not starting with pg_ and not one of postgres, public, template0, template1")
+
+
+def test_apps_entry_without_a_database_keeps_its_data_in_sqlite(stack):
+    [app] = stack.apps([entry("blog")], {}, "/pb")
+    assert app["database"] is None
+
+
+def test_apps_entry_with_a_database_of_null_keeps_its_data_in_sqlite(stack):
+    [app] = stack.apps([entry("blog", database=None)], {}, "/pb")
+    assert app["database"] is None
+
+
+def test_apps_database_name_and_user_default_to_the_apps_name(stack):
+    [app] = stack.apps([entry("blog", database={"password": "s3cret"})], {}, "/pb")
+    assert app["database"] == {"password": "s3cret", "name": "blog", "user": "blog"}
+
+
+def test_apps_database_name_and_user_default_to_the_apps_name_with_dash_read_as_underscore(stack):
+    [app] = stack.apps([entry("my-blog", database={"password": "s3cret"})], {}, "/pb")
+    assert (app["database"]["name"], app["database"]["user"]) == ("my_blog", "my_blog")
+
+
+def test_apps_database_takes_its_own_name_and_user(stack):
+    [app] = stack.apps([entry("blog", database={"password": "pw", "name": "blog_db", "user": "_blog1"})], {}, "/pb")
+    assert app["database"] == {"password": "pw", "name": "blog_db", "user": "_blog1"}
+
+
+def test_apps_database_name_may_be_as_long_as_postgresql_allows(stack):
+    name = "d" * 63
+    [app] = stack.apps([entry("blog", database={"password": "pw", "name": name, "user": name})], {}, "/pb")
+    assert (app["database"]["name"], app["database"]["user"]) == (name, name)
+
+
+def test_apps_database_password_keeps_its_spaces_and_symbols(stack):
+    [app] = stack.apps([entry("blog", database={"password": " p@ss w:rd/'\" "})], {}, "/pb")
+    assert app["database"]["password"] == " p@ss w:rd/'\" "
+
+
+def test_apps_database_entry_is_not_changed(stack):
+    database = {"password": "pw"}
+    stack.apps([entry("blog", database=database)], {}, "/pb")
+    assert database == {"password": "pw"}
+
+
+def test_apps_absent_entry_may_keep_its_database(stack):
+    [app] = stack.apps([{"name": "old", "state": "absent", "database": {"password": "pw"}}], {}, "/pb")
+    assert app["database"] == {"password": "pw", "name": "old", "user": "old"}
+
+
+@pytest.mark.parametrize("database, message", [
+    pytest.param("s3cret", "database: must be a dict with at least the database role's password (from Ansible Vault)",
+                 id="a-string"),
+    pytest.param(["s3cret"], "database: must be a dict with at least", id="a-list"),
+    pytest.param(True, "database: must be a dict with at least", id="true"),
+    pytest.param({"password": "pw", "port": 5432, "host": "db1"},
+                 "database: unknown key(s) host, port; allowed: password, name, user", id="unknown-keys"),
+    pytest.param({}, "database: password must be the database role's password, one line, not empty "
+                     "(keep it in Ansible Vault)", id="no-password"),
+    pytest.param({"password": ""}, "database: password must be", id="empty-password"),
+    pytest.param({"password": None}, "database: password must be", id="password-none"),
+    pytest.param({"password": 1234}, "database: password must be", id="password-a-number"),
+    pytest.param({"password": "pass\nword"}, "database: password must be", id="password-two-lines"),
+    pytest.param({"password": "password\r"}, "database: password must be", id="password-carriage-return"),
+    pytest.param({"password": "pass\x00word"}, "database: password must be", id="password-nul"),
+    pytest.param({"password": "pw", "name": "Shop"}, f"database: name ('Shop') {IDENTIFIER_RULE}", id="name-upper"),
+    pytest.param({"password": "pw", "name": "1shop"}, "database: name ('1shop') must be", id="name-digit-first"),
+    pytest.param({"password": "pw", "name": "my-shop"}, "database: name ('my-shop') must be", id="name-dash"),
+    pytest.param({"password": "pw", "name": "shop db"}, "database: name ('shop db') must be", id="name-space"),
+    pytest.param({"password": "pw", "name": "shop\n"}, "database: name ('shop\\n') must be", id="name-newline"),
+    pytest.param({"password": "pw", "name": "d" * 64}, f"database: name ('{'d' * 64}') must be", id="name-too-long"),
+    pytest.param({"password": "pw", "name": ""}, "database: name ('') must be", id="name-empty"),
+    pytest.param({"password": "pw", "name": None}, "database: name (None) must be", id="name-none"),
+    pytest.param({"password": "pw", "name": 7}, "database: name (7) must be", id="name-a-number"),
+    pytest.param({"password": "pw", "name": "postgres"}, "database: name ('postgres') must be", id="name-postgres"),
+    pytest.param({"password": "pw", "name": "public"}, "database: name ('public') must be", id="name-public"),
+    pytest.param({"password": "pw", "user": "Shop"}, f"database: user ('Shop') {IDENTIFIER_RULE}", id="user-upper"),
+    pytest.param({"password": "pw", "user": "shop-owner"}, "database: user ('shop-owner') must be", id="user-dash"),
+    pytest.param({"password": "pw", "user": "u" * 64}, f"database: user ('{'u' * 64}') must be", id="user-too-long"),
+    pytest.param({"password": "pw", "user": None}, "database: user (None) must be", id="user-none"),
+    pytest.param({"password": "pw", "user": "postgres"}, "database: user ('postgres') must be", id="user-postgres"),
+    pytest.param({"password": "pw", "user": "pg_monitor"}, "database: user ('pg_monitor') must be", id="user-pg-prefix"),
+    pytest.param({"password": "pw", "name": "template1"}, "database: name ('template1') must be", id="name-template1"),
+    pytest.param({"password": "pw", "user": "public"}, "database: user ('public') must be", id="user-public"),
+])
+def test_apps_bad_database_fails_naming_the_entrys_index_name_and_database(stack, database, message):
+    with fails(f"flask_apps[1] (shop): {message}"):
+        stack.apps([entry("notes"), entry("shop", uwsgi_port=3032, database=database)], {}, "/pb")
+
+
+@pytest.mark.parametrize("name", ["postgres", "public"])
+def test_apps_app_named_as_postgresqls_own_name_fails_without_its_own_database_name(stack, name):
+    with fails(f"flask_apps[0] ({name}): database: name ('{name}') must be"):
+        stack.apps([entry(name, database={"password": "pw"})], {}, "/pb")
+
+
+@pytest.mark.parametrize("name", ["postgres", "public"])
+def test_apps_app_named_as_postgresqls_own_name_may_give_its_database_other_names(stack, name):
+    [app] = stack.apps([entry(name, database={"password": "pw", "name": "app", "user": "app"})], {}, "/pb")
+    assert app["database"] == {"password": "pw", "name": "app", "user": "app"}
+
+
+def test_one_app_without_notes_database_keeps_its_data_in_sqlite(stack):
+    [app] = stack.apps(None, {"notes_server_names": ["n.org"]}, "/pb")
+    assert app["database"] is None
+
+
+def test_one_app_notes_database_names_default_to_python_app_name(stack):
+    [app] = stack.apps(None, {"notes_database": {"password": "pw"}}, "/pb")
+    default = spec_default("python_app_name")
+    assert app["database"] == {"password": "pw", "name": default, "user": default}
+
+
+def test_one_app_notes_database_names_default_to_the_inventorys_app_name_with_dash_read_as_underscore(stack):
+    [app] = stack.apps(None, {"python_app_name": "my-notes", "notes_database": {"password": "pw"}}, "/pb")
+    assert app["database"] == {"password": "pw", "name": "my_notes", "user": "my_notes"}
+
+
+def test_one_app_notes_database_takes_its_own_name_and_user(stack):
+    inventory = {"notes_database": {"password": "pw", "name": "notes_db", "user": "notes_app"}}
+    [app] = stack.apps(None, inventory, "/pb")
+    assert app["database"] == {"password": "pw", "name": "notes_db", "user": "notes_app"}
+
+
+@pytest.mark.parametrize("database, message", [
+    pytest.param("pw", "notes_database: must be a dict with at least the database role's password", id="a-string"),
+    pytest.param({"password": "pw", "host": "db1"},
+                 "notes_database: unknown key(s) host; allowed: password, name, user", id="unknown-key"),
+    pytest.param({"password": ""}, "notes_database: password must be the database role's password", id="no-password"),
+    pytest.param({"password": "pw", "user": "postgres"}, f"notes_database: user ('postgres') {IDENTIFIER_RULE}",
+                 id="user-postgres"),
+])
+def test_one_app_bad_notes_database_fails_naming_notes_database(stack, database, message):
+    with fails(message):
+        stack.apps(None, {"notes_database": database}, "/pb")
+
+
 # loop_items and app_env -----------------------------------------------------------------------
 
 
@@ -453,6 +595,24 @@ def test_loop_items_leave_the_apps_themselves_as_they_are(stack):
     apps = [{"name": "blog", "env": {"SECRET": "s"}, "tls_key_content": "KEY"}]
     stack.loop_items(apps)
     assert apps == [{"name": "blog", "env": {"SECRET": "s"}, "tls_key_content": "KEY"}]
+
+
+def test_loop_items_leave_out_the_database_password_but_keep_its_name_and_user(stack):
+    [app] = stack.apps([entry("blog", database={"password": "s3cret", "user": "blog_app"})], {}, "/pb")
+    [item] = stack.loop_items([app])
+    assert item["database"] == {"name": "blog", "user": "blog_app"}
+    assert "s3cret" not in repr(item)
+
+
+def test_loop_items_keep_a_database_of_none_as_none(stack):
+    [app] = stack.apps([entry("blog")], {}, "/pb")
+    assert stack.loop_items([app])[0]["database"] is None
+
+
+def test_loop_items_leave_the_apps_database_as_it_is(stack):
+    apps = [{"name": "blog", "env": {}, "database": {"password": "pw", "name": "blog", "user": "blog"}}]
+    stack.loop_items(apps)
+    assert apps[0]["database"] == {"password": "pw", "name": "blog", "user": "blog"}
 
 
 def test_app_env_is_the_named_apps_environment(stack):
@@ -595,11 +755,206 @@ def test_app_env_of_an_app_not_listed_fails_naming_it(stack):
         stack.app_env(APPS, "wiki")
 
 
+# app_database_password and databases ----------------------------------------------------------
+
+DB_APPS = [
+    {"name": "blog", "state": "present", "processes": 4,
+     "database": {"password": "blog-pw", "name": "blog", "user": "blog"}},
+    {"name": "shop", "state": "present", "processes": 2, "database": None},
+    {"name": "old", "state": "absent", "processes": 8,
+     "database": {"password": "old-pw", "name": "old", "user": "old"}},
+    {"name": "wiki", "state": "present", "processes": 0,
+     "database": {"password": "wiki-pw", "name": "wiki_db", "user": "wiki_app"}},
+]
+
+
+def test_app_database_password_is_the_named_apps(stack):
+    assert stack.app_database_password(DB_APPS, "wiki") == "wiki-pw"
+
+
+def test_app_database_password_of_an_app_in_sqlite_is_empty(stack):
+    assert stack.app_database_password(DB_APPS, "shop") == ""
+
+
+def test_app_database_password_of_an_app_without_a_database_key_is_empty(stack):
+    assert stack.app_database_password([{"name": "blog", "state": "present"}], "blog") == ""
+
+
+def test_app_database_password_of_an_app_not_listed_fails_naming_it(stack):
+    with fails("app_database_password: no app is named 'forum'"):
+        stack.app_database_password(DB_APPS, "forum")
+
+
+def test_databases_are_the_present_apps_databases_in_order(stack):
+    assert stack.databases(DB_APPS) == [
+        {"password": "blog-pw", "name": "blog", "user": "blog"},
+        {"password": "wiki-pw", "name": "wiki_db", "user": "wiki_app"},
+    ]
+
+
+def test_databases_of_apps_all_in_sqlite_are_none(stack):
+    apps = stack.apps([entry("blog"), {"name": "old", "state": "absent"}], {}, "/pb")
+    assert stack.databases(apps) == []
+
+
+def test_databases_are_copies_that_leave_the_apps_as_they_are(stack):
+    [app] = stack.apps([entry("blog", database={"password": "pw"})], {}, "/pb")
+    stack.databases([app])[0]["password"] = "changed"
+    assert app["database"]["password"] == "pw"
+
+
+# database_connections -------------------------------------------------------------------------
+
+
+def cpus(count: int | None) -> dict:
+    return {"ansible_facts": {} if count is None else {"processor_vcpus": count}}
+
+
+CPU_HOSTVARS = {"app1": cpus(2), "app2": cpus(8)}
+
+
+def test_database_connections_are_each_database_apps_processes_on_every_app_host_and_headroom(stack):
+    blog = {"name": "blog", "state": "present", "processes": 4, "database": {"password": "pw"}}
+    shop = {"name": "shop", "state": "present", "processes": 3, "database": {"password": "pw"}}
+    assert stack.database_connections([blog, shop], CPU_HOSTVARS, ["app1", "app2"]) == (4 + 3) * 2 + 20
+
+
+def test_database_connections_count_processes_0_as_two_per_cpu_of_each_app_host(stack):
+    app = {"name": "wiki", "state": "present", "processes": 0, "database": {"password": "pw"}}
+    assert stack.database_connections([app], CPU_HOSTVARS, ["app1", "app2"]) == 2 * 2 + 2 * 8 + 20
+
+
+@pytest.mark.parametrize("hostvars", [
+    pytest.param({"app1": cpus(None)}, id="cpus-unknown"),
+    pytest.param({"app1": cpus(0)}, id="cpus-zero"),
+])
+def test_database_connections_count_a_host_of_unknown_cpus_as_one_cpu(stack, hostvars):
+    app = {"name": "wiki", "state": "present", "processes": 0, "database": {"password": "pw"}}
+    assert stack.database_connections([app], hostvars, ["app1"]) == 2 + 20
+
+
+def test_database_connections_leave_out_absent_apps_and_apps_in_sqlite(stack):
+    assert stack.database_connections(DB_APPS[:3], CPU_HOSTVARS, ["app1", "app2"]) == 4 * 2 + 20
+
+
+def test_database_connections_without_database_apps_are_the_headroom(stack):
+    assert stack.database_connections([DB_APPS[1]], CPU_HOSTVARS, ["app1", "app2"]) == 20
+
+
+def test_database_connections_take_the_headroom_given(stack):
+    assert stack.database_connections(DB_APPS[:1], CPU_HOSTVARS, ["app1"], headroom=5) == 4 + 5
+
+
+def test_database_connections_read_the_one_apps_processes_given_as_a_digit_string(stack):
+    inventory = {"python_app_processes": "3", "notes_database": {"password": "pw"}}
+    apps = stack.apps(None, inventory, "/pb")
+    assert stack.database_connections(apps, CPU_HOSTVARS, ["app1", "app2"], "10") == 3 * 2 + 10
+
+
+def test_database_connections_without_app_hosts_are_the_headroom(stack):
+    assert stack.database_connections(DB_APPS, {}, []) == 20
+
+
+# shared_data ----------------------------------------------------------------------------------
+
+SQLITE_APP = {"name": "blog", "state": "present", "database": None}
+POSTGRES_APP = {"name": "shop", "state": "present", "database": {"password": "pw", "name": "shop", "user": "shop"}}
+
+
+def web(**hostvars) -> dict:
+    return {"ansible_facts": {}, **hostvars}
+
+
+def test_shared_data_of_a_single_app_host_holds_for_an_app_in_sqlite(stack):
+    assert stack.shared_data([SQLITE_APP], {"web1": web()}, ["web1"], ["app1"], []) is True
+
+
+def test_shared_data_holds_when_each_web_host_sends_only_to_itself(stack):
+    hostvars = {"app1": web(upstream_app_hosts=["app1"]), "app2": web(upstream_app_hosts=["app2"])}
+    assert stack.shared_data([SQLITE_APP], hostvars, ["app1", "app2"], ["app1", "app2"], []) is True
+
+
+def test_shared_data_holds_when_every_present_app_has_a_database_and_there_is_a_database_host(stack):
+    hostvars = {"web1": web(), "web2": web()}
+    assert stack.shared_data([POSTGRES_APP], hostvars, ["web1", "web2"], ["app1", "app2"], ["db1"]) is True
+
+
+def test_shared_data_holds_without_web_hosts(stack):
+    assert stack.shared_data([SQLITE_APP], {}, [], ["app1", "app2"], []) is True
+
+
+def test_shared_data_ignores_an_absent_app_in_sqlite(stack):
+    old = {"name": "old", "state": "absent", "database": None}
+    assert stack.shared_data([old, POSTGRES_APP], {"web1": web()}, ["web1"], ["app1", "app2"], ["db1"]) is True
+
+
+def test_shared_data_ignores_an_absent_apps_database_without_a_database_host(stack):
+    old = {**POSTGRES_APP, "state": "absent"}
+    assert stack.shared_data([old], {"web1": web()}, ["web1"], ["app1", "app2"], []) is True
+
+
+def test_shared_data_counts_an_app_host_named_twice_once(stack):
+    hostvars = {"web1": web(upstream_app_hosts=["app1", "app1"])}
+    assert stack.shared_data([SQLITE_APP], hostvars, ["web1"], ["app1", "app2"], []) is True
+
+
+def test_shared_data_fails_when_a_web_host_sends_an_app_in_sqlite_to_every_app_host(stack):
+    with fails("blog: web host web1 sends its requests to app hosts app1, app2, and each would keep the app's data "
+               "in its own SQLite file"):
+        stack.shared_data([SQLITE_APP], {"web1": web()}, ["web1"], ["app1", "app2"], [])
+
+
+def test_shared_data_failure_says_how_to_fix_it(stack):
+    with fails("Give the app a shared database (database: {password: ...} in its flask_apps entry, or notes_database "
+               "in a one-app inventory, and a host in the `db` group), or set upstream_app_hosts so that each web "
+               "host sends to one app host (docs/databases.md)"):
+        stack.shared_data([SQLITE_APP], {"web1": web()}, ["web1"], ["app1", "app2"], [])
+
+
+def test_shared_data_fails_naming_the_web_host_whose_upstream_app_hosts_are_several_sorted(stack):
+    hostvars = {"web1": web(upstream_app_hosts=["app1"]), "web2": web(upstream_app_hosts=["app3", "app1"])}
+    with fails("blog: web host web2 sends its requests to app hosts app1, app3,"):
+        stack.shared_data([SQLITE_APP], hostvars, ["web1", "web2"], ["app1"], [])
+
+
+def test_shared_data_fails_naming_the_app_in_sqlite_among_apps_with_a_database(stack):
+    with fails("blog: web host web1 sends its requests to app hosts app1, app2,"):
+        stack.shared_data([POSTGRES_APP, SQLITE_APP], {"web1": web()}, ["web1"], ["app1", "app2"], ["db1"])
+
+
+def test_shared_data_fails_for_the_one_app_in_sqlite_behind_several_app_hosts(stack):
+    [app] = stack.apps(None, {"notes_server_names": ["n.org"], "python_app_name": "notes"}, "/pb")
+    with fails("notes: web host web1 sends its requests to app hosts app1, app2,"):
+        stack.shared_data([app], {"web1": web()}, ["web1"], ["app1", "app2"], [])
+
+
+def test_shared_data_fails_when_an_app_has_a_database_and_there_is_no_database_host(stack):
+    with fails("shop: database: the app's data is to be in PostgreSQL, but the inventory has no database host: "
+               "put one in the `db` group"):
+        stack.shared_data([POSTGRES_APP], {"web1": web()}, ["web1"], ["app1"], [])
+
+
 # FilterModule ---------------------------------------------------------------------------------
 
 
 def test_filter_module_offers_each_filter_under_its_function_name(stack):
     filters = stack.FilterModule().filters()
     assert filters == {name: getattr(stack, name) for name in (
-        "addresses", "app_env", "apps", "loop_items", "maintenance", "sites", "uwsgi_upstreams", "web_hosts_of",
-        "wheelhouses")}
+        "addresses", "app_database_password", "app_env", "apps", "database_connections", "databases", "loop_items",
+        "maintenance", "shared_data", "sites", "uwsgi_upstreams", "web_hosts_of", "wheelhouses")}
+
+
+def test_apps_refuse_two_apps_in_one_database(stack):
+    entries = [{"name": "notes", "server_names": ["a.example"], "database": {"password": "a", "name": "shared"}},
+               {"name": "shop", "server_names": ["b.example"], "uwsgi_port": 3032,
+                "database": {"password": "b", "name": "shared"}}]
+    with fails("flask_apps: notes and shop both use database 'shared'; each app needs its own"):
+        stack.apps(entries, {}, "/pb")
+
+
+def test_apps_refuse_two_apps_with_one_database_user(stack):
+    entries = [{"name": "notes", "server_names": ["a.example"], "database": {"password": "a", "user": "shared"}},
+               {"name": "shop", "server_names": ["b.example"], "uwsgi_port": 3032,
+                "database": {"password": "b", "user": "shared"}}]
+    with fails("flask_apps: notes and shop both use database user 'shared'; each app needs its own"):
+        stack.apps(entries, {}, "/pb")
