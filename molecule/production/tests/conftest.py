@@ -7,6 +7,7 @@ import os
 import subprocess
 import pytest
 import yaml
+from testlib.load import Report
 from testlib.run import SCENARIO
 
 DOMAIN = "notes.example.test"
@@ -27,6 +28,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("web", WEB)
     if "app" in metafunc.fixturenames:
         metafunc.parametrize("app", APPS)
+
+
+@pytest.fixture(scope="session")
+def report() -> Report:
+    """The scenario's table of cases under load (.cache/production-report.md)."""
+    return Report("production")
 
 
 @pytest.fixture(scope="session")
@@ -54,13 +61,13 @@ def app_names() -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="session")
-def vault_secret() -> str:
-    """The secret the inventory keeps in Ansible Vault, decrypted on the controller."""
+def vault() -> dict[str, str]:
+    """The secrets the inventory keeps in Ansible Vault, decrypted on the controller."""
     plain = subprocess.run(
         ["ansible-vault", "view", str(SCENARIO / "inventory" / "group_vars" / "all" / "vault.yml")],
         capture_output=True, text=True, check=True,
         env={**os.environ, "ANSIBLE_VAULT_PASSWORD_FILE": str(SCENARIO / "vault-password")},
     ).stdout
-    secret = yaml.safe_load(plain)["vault_notes_secret_key"]
-    assert len(secret) >= 32
-    return secret
+    secrets = yaml.safe_load(plain)
+    assert all(len(secrets[k]) >= 32 for k in ("vault_notes_secret_key", "vault_notes_database_password"))
+    return secrets
