@@ -4,8 +4,9 @@
 Runs on the test host: THREADS clients each send GET PATH to HOST (the site's
 name, sent as Host and SNI) at CONNECT (default: HOST itself, which must then
 resolve to loopback), one connection per request, until STOP_FILE appears or
-MAX_SECONDS pass. A request fails on a non-2xx status, a reset, a refused
-connection or a timeout. Writes a JSON summary to OUT when it stops. With
+MAX_SECONDS pass. A request fails on a non-2xx status (one in --accept is an
+answer, but a 503 only with Retry-After), a reset, a refused connection or a
+timeout. Writes a JSON summary to OUT when it stops. With
 --post-notes each request instead adds a note (POST PATH, JSON, a text of its
 own), and ACKS gets one JSON line per note the app acknowledged: its id, text
 and the host's wall-clock time of the acknowledgement.
@@ -86,6 +87,8 @@ def main() -> None:
                 if args.post_notes and acks and response.status == 201:
                     acks.write(json.dumps({"id": json.loads(body)["id"], "text": text, "at": acked}) + "\n")
                     acks.flush()
+            if response.status == 503 and not response.getheader("Retry-After"):
+                return "503 without Retry-After"
             return None if 200 <= response.status < 300 or response.status in args.accept else f"status {response.status}"
         except (OSError, http.client.HTTPException) as exc:
             return type(exc).__name__
