@@ -114,3 +114,31 @@ def test_a_failing_migration_changes_nothing(postgresql_url: str, monkeypatch: p
 def test_an_app_on_postgresql_makes_no_folder_for_a_sqlite_file(postgresql_url: str) -> None:
     app = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": postgresql_url})
     assert not Path(app.instance_path).exists()
+
+
+def test_a_worker_keeps_its_connection_for_its_next_requests(postgresql_url: str) -> None:
+    migrate.migrate_postgresql(postgresql_url)
+    client = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": postgresql_url}).test_client()
+
+    def backends() -> set[int]:
+        with psycopg.connect(postgresql_url, autocommit=True) as admin:
+            return {r[0] for r in admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                                " AND pid <> pg_backend_pid()")}
+
+    assert client.post("/api/notes", json={"text": "one"}).status_code == 201
+    first = backends()
+    for text in ("two", "three"):
+        assert client.post("/api/notes", json={"text": text}).status_code == 201
+    assert client.get("/api/notes").status_code == 200
+    assert backends() == first and len(first) == 1
+
+
+def test_an_app_on_another_database_in_the_same_process_gets_its_own_connection(
+        postgresql_url: str, postgresql_server: str) -> None:
+    migrate.migrate_postgresql(postgresql_url)
+    first = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": postgresql_url}).test_client()
+    assert first.post("/api/notes", json={"text": "in the first"}).status_code == 201
+    other = postgresql_server.replace("/?", "/postgres?")
+    second = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": other}).test_client()
+    assert second.get("/healthz").get_json()["status"] == "error"  # postgres has no notes table
+    assert first.get("/api/notes").get_json()["notes"][0]["text"] == "in the first"
