@@ -345,6 +345,44 @@ def connections_section(prov: dict[str, Any], conn: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def database_section(path: Path) -> str:
+    """SQLite on one host beside PostgreSQL on a host of its own (bench/database.sh)."""
+    if not path.is_file():
+        return ""
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    meta = next((r for r in runs if r["case"] == "meta"), {})
+    by_case: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        if run["case"] != "meta":
+            by_case.setdefault(run["case"], []).append(run)
+    if not by_case:
+        return ""
+    first = next(iter(by_case.values()))[0]
+    out = ["## The notes API on SQLite and on PostgreSQL\n",
+           f"`bench/database.sh`: the same app on two bookworm hosts, each in both tiers: one keeps its notes in "
+           f"SQLite, the other in PostgreSQL 15 on a third host (TCP, TLS with the server's certificate "
+           f"verified, one kept connection per worker, as the production inventory deploys it). wrk inside each app host, "
+           f"`-c{first['connections']} -d{first['duration']}s`, {len({r['round'] for r in runs if 'round' in r})} "
+           f"rounds, the four cases in a new order each round; medians"
+           + (f" (run on {meta['date']})" if meta.get("date") else "") + ". A POST adds a note; a page is "
+           f"`GET /api/notes?limit=50`. PostgreSQL's connections are the most the app held at once during "
+           f"the run ({meta.get('processes', '?')} uWSGI workers on the app host).\n",
+           "| case | req/s | p50 ms | p99 ms | PostgreSQL connections (most) |", "|---|---|---|---|---|"]
+    for name in ("sqlite-post", "postgresql-post", "sqlite-page", "postgresql-page"):
+        cs = by_case.get(name)
+        if not cs:
+            continue
+        peaks = [c["db_connections_peak"] for c in cs if c.get("db_connections_peak") is not None]
+        out.append(f"| {name} | {med([c['rps'] for c in cs]):,.0f} | {med([c['p50_ms'] for c in cs]):.1f} | "
+                   f"{med([c['p99_ms'] for c in cs]):.1f} | {max(peaks) if peaks else '-'} |")
+    for kind in ("post", "page"):
+        sq, pg = by_case.get(f"sqlite-{kind}"), by_case.get(f"postgresql-{kind}")
+        if sq and pg:
+            out.append(f"\nPostgreSQL / SQLite, {kind}: **{med([c['rps'] for c in pg]) / med([c['rps'] for c in sq]):.2f}** "
+                       f"of the requests per second.")
+    return "\n".join(out) + "\n"
+
+
 def ansible_forks() -> int:
     """forks in the project's ansible.cfg (what a run uses)."""
     import configparser
@@ -649,7 +687,7 @@ def main(tmp: Path, dest: Path) -> int:
     if missing:
         print(f"report: no runs for {', '.join(missing)}", file=sys.stderr)
         return 1
-    (dest / "results.md").write_text(render(meta, cases, prov, conn))
+    (dest / "results.md").write_text(render(meta, cases, prov, conn) + "\n" + database_section(tmp / "database.jsonl"))
     chart(cases, prov, dest / "results.png", int(meta["cores"]))
     print(f"report: wrote {dest / 'results.md'} and {dest / 'results.png'}")
     return 0
