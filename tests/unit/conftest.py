@@ -2,15 +2,20 @@
 
 Programs that the roles ship to hosts (roles/*/files/*.py) are plain scripts, some with a dash in
 their name, so they are loaded from their path rather than imported as packages.
+
+The tests that need PostgreSQL share one server for the session (tests/unit/postgresql.py).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+import postgresql
 
 ROOT = Path(__file__).resolve().parents[2]
 # The plugins import the collection's shared code by its full name, as Ansible loads them:
@@ -33,3 +38,11 @@ def load(relative: str, name: str | None = None):
 def load_file():
     """The loader, for tests that want a module fresh from its file."""
     return load
+
+
+@pytest.fixture(scope="session")
+def postgresql_cluster() -> Iterator[postgresql.Cluster]:
+    """The unit tests' one PostgreSQL server (tests/unit/postgresql.py): started when a test first
+    asks for it, stopped and removed at the end of the session."""
+    with postgresql.started() as cluster:
+        yield cluster

@@ -1,12 +1,12 @@
 """Shared fixtures of the tests of the programs the postgresql_server role ships to hosts
 (roles/postgresql_server/files): pg_backup.py and pg_restore.py.
 
-Everything here is real: one PostgreSQL server for the whole session (Debian's binaries under
-/usr/lib/postgresql/*/bin, a throwaway cluster in a temporary directory, reached on a unix socket
-there only, trust authentication), the client programs the role's programs call (pg_dump,
-pg_restore, createdb, dropdb, psql: that version's, first on PATH) and databases with the schema
-the bundled app's own migrations make (app/notes/migrate.py). The programs find the server as on a
-host, by libpq's environment: PGHOST, PGPORT and PGUSER=postgres (the superuser they run as).
+Everything here is real: the unit tests' one PostgreSQL server for the session
+(tests/unit/postgresql.py: Debian's binaries, a throwaway cluster, reached here on its unix socket,
+where the superuser is trusted), the client programs the role's programs call (pg_dump, pg_restore,
+createdb, dropdb, psql: that version's, first on PATH) and databases with the schema the bundled
+app's own migrations make (app/notes/migrate.py). The programs find the server as on a host, by
+libpq's environment: PGHOST, PGPORT and PGUSER=postgres (the superuser they run as).
 
 Every test names its databases and roles with a token of its own (`pg`), so tests share the server
 and nothing else; what a test made is dropped after it. A run of a program that several tests look
@@ -19,16 +19,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import runpy
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from postgresql import Cluster
 
 ROOT = Path(__file__).resolve().parents[5]
 FILES = ROOT / "roles/postgresql_server/files"
@@ -40,66 +40,18 @@ LIBPQ_VARIABLES = ("PGDATABASE", "PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSER
 # --- the server -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Server:
-    bindir: Path
-    host: Path  # the directory of its unix socket
-    port: str
-
-
-def _postgresql_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    if not found:
-        pytest.fail("no PostgreSQL server found (/usr/lib/postgresql/*/bin/initdb): scripts/bootstrap installs "
-                    "Debian's postgresql package")
-    return found[-1].parent
-
-
-@pytest.fixture(scope="session")
-def postgresql_server() -> Iterator[Server]:
-    """A real PostgreSQL server of the tests' own, as app/tests/conftest.py starts one: a cluster in
-    a temporary directory, a unix socket there and no TCP; the superuser is postgres."""
-    bindir = _postgresql_bin()
-    # Not under pytest's own temporary directory, which only its owner may enter. In memory when
-    # there is a tmpfs for it: every backup and restore creates databases, whose pages go to the
-    # WAL, several times faster there than on a disk (fsync or not).
-    shm = Path("/dev/shm")
-    in_memory = shm.is_dir() and os.access(shm, os.W_OK | os.X_OK)
-    base = Path(tempfile.mkdtemp(prefix="pg-backup-tests-", dir=shm if in_memory else None))
-    data, socket_dir = base / "data", base / "socket"
-    socket_dir.mkdir()
-    as_server: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root: it runs as Debian's postgres user
-        shutil.chown(base, "postgres")
-        shutil.chown(socket_dir, "postgres")
-        as_server = ["runuser", "-u", "postgres", "--"]
-    try:
-        subprocess.run([*as_server, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
-        port = "5440"
-        # The durability of the tests' cluster is not under test (the programs' fsync of their files is).
-        options = f"-k {socket_dir} -p {port} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
-        subprocess.run([*as_server, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
-                        "-o", options, "start"], check=True, capture_output=True)
-        yield Server(bindir, socket_dir, port)
-    finally:
-        subprocess.run([*as_server, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       check=False, capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-
 @pytest.fixture(scope="session", autouse=True)
-def postgres_environment(postgresql_server) -> Iterator[Server]:
+def postgres_environment(postgresql_cluster: Cluster) -> Iterator[Cluster]:
     """The environment the backup service and the restore give the programs on a host: they are
-    postgres, on the local server; that version's client programs come first on PATH."""
+    postgres, on the local server (its unix socket); that version's client programs come first on PATH."""
     with pytest.MonkeyPatch.context() as env:
         for name in LIBPQ_VARIABLES:
             env.delenv(name, raising=False)
-        env.setenv("PGHOST", str(postgresql_server.host))
-        env.setenv("PGPORT", postgresql_server.port)
+        env.setenv("PGHOST", str(postgresql_cluster.socket_dir))
+        env.setenv("PGPORT", str(postgresql_cluster.port))
         env.setenv("PGUSER", "postgres")
-        env.setenv("PATH", f"{postgresql_server.bindir}{os.pathsep}{os.environ.get('PATH', '')}")
-        yield postgresql_server
+        env.setenv("PATH", f"{postgresql_cluster.bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+        yield postgresql_cluster
 
 
 @pytest.fixture(autouse=True)

@@ -5,11 +5,12 @@ tasks/move-to-postgresql.yml runs `sqlite_to_postgresql.py SQLITE ENVIRONMENT PR
 as the app's user, after the app's migration has made its tables in PostgreSQL; it prints one JSON
 line, {"copied": true, "tables": {...}, "seconds": ...} or {"copied": false, "error": ...} (exit 1).
 
-Everything here is real: a PostgreSQL server of this module's own (Debian's binaries, a throwaway
-cluster in a temporary directory, on 127.0.0.1 and a port of its own, password authentication for
-the app's role as on a database server), one new database per test migrated by the bundled app's
-own migrations (app/notes/migrate.py), SQLite databases with the schema those migrations make there,
-and environment files as the role writes them (templates/environment.j2).
+Everything here is real: the unit tests' one PostgreSQL server for the session
+(tests/unit/postgresql.py: Debian's binaries, a throwaway cluster, on 127.0.0.1 and a port of its
+own, password authentication for the app's role as on a database server), one new database per
+test migrated by the bundled app's own migrations (app/notes/migrate.py), SQLite databases with the
+schema those migrations make there, and environment files as the role writes them
+(templates/environment.j2).
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -34,6 +32,8 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+
+from postgresql import Cluster
 
 SCRIPT = Path(__file__).resolve().parents[5] / "roles/python_app/files/sqlite_to_postgresql.py"
 PREFIX = "NOTES"
@@ -60,63 +60,26 @@ NOTES = [
 HIGHEST = 2**33
 
 
-# --- a PostgreSQL server of this module's own ----------------------------------------------------------
+# --- the tests' PostgreSQL server, with the app's role ----------------------------------------------
 
 
-@dataclass(frozen=True)
-class Server:
-    socket_dir: Path  # the superuser's way in (trust, as postgres on a host)
-    port: int  # 127.0.0.1:port, the app's way in (its role and password)
-
-
-def _postgresql_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    if not found:
-        pytest.fail("no PostgreSQL server found (/usr/lib/postgresql/*/bin/initdb): scripts/bootstrap installs "
-                    "Debian's postgresql package")
-    return found[-1].parent
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _admin(server: Cluster) -> psycopg.Connection:
+    """A connection as the server's superuser (on its unix socket, trusted, as postgres on a host)."""
+    return psycopg.connect(host=str(server.socket_dir), port=server.port, user="postgres", dbname="postgres",
+                           autocommit=True)
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    """A real PostgreSQL server, as app/tests/conftest.py starts one (a cluster in a temporary
-    directory, as Debian's postgres user when the tests run as root), listening on 127.0.0.1 too:
-    there the app's role must give its password (scram-sha-256), as on a database server."""
-    bindir = _postgresql_bin()
-    # Not under pytest's own temporary directory, which only its owner may enter; in memory if it can.
-    shm = Path("/dev/shm")
-    base = Path(tempfile.mkdtemp(prefix="sqlite-to-postgresql-tests-",
-                                 dir=shm if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None))
-    data, socket_dir = base / "data", base / "socket"
-    socket_dir.mkdir()
-    as_server: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root: it runs as Debian's postgres user
-        shutil.chown(base, "postgres")
-        shutil.chown(socket_dir, "postgres")
-        as_server = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    try:
-        subprocess.run([*as_server, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
-                        "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
-        options = (f"-k {socket_dir} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c full_page_writes=off -c synchronous_commit=off")
-        subprocess.run([*as_server, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-                        options, "start"], check=True, capture_output=True)
-        with psycopg.connect(host=str(socket_dir), port=port, user="postgres", dbname="postgres",
-                             autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}")
-                          .format(sql.Identifier(ROLE), sql.Literal(PASSWORD)))
-        yield Server(socket_dir, port)
-    finally:
-        subprocess.run([*as_server, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       check=False, capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+def server(postgresql_cluster: Cluster) -> Iterator[Cluster]:
+    """The unit tests' PostgreSQL server (tests/unit/postgresql.py) with the app's role, for this
+    module's tests: on 127.0.0.1 the role must give its password (scram-sha-256), as on a database
+    server."""
+    with _admin(postgresql_cluster) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}")
+                      .format(sql.Identifier(ROLE), sql.Literal(PASSWORD)))
+    # The role stays until the session's cluster is thrown away: no other module uses it, and a
+    # drop here could race the last test's database going (it once failed a run at teardown).
+    yield postgresql_cluster
 
 
 @pytest.fixture(autouse=True)
@@ -136,7 +99,7 @@ _MIGRATIONS: list = []  # app/notes/migrate.py, loaded once
 class Database:
     """A new database of the server, owned by the app's role and migrated by the app's migrations."""
 
-    server: Server
+    server: Cluster
     name: str
 
     @property
@@ -167,14 +130,12 @@ def pg(server, load_file) -> Iterator[Database]:
     if not _MIGRATIONS:
         _MIGRATIONS.append(load_file("app/notes/migrate.py"))
     name = f"notes_{uuid.uuid4().hex[:12]}"
-    admin_args = {"host": str(server.socket_dir), "port": server.port, "user": "postgres", "dbname": "postgres",
-                  "autocommit": True}
-    with psycopg.connect(**admin_args) as admin:
+    with _admin(server) as admin:
         admin.execute(f"CREATE DATABASE {name} OWNER {ROLE}")
     database = Database(server, name)
     _MIGRATIONS[0].migrate_postgresql(make_conninfo(database.url, password=PASSWORD))
     yield database
-    with psycopg.connect(**admin_args) as admin:
+    with _admin(server) as admin:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
