@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import runpy
 import subprocess
 import sys
 import uuid
@@ -29,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from postgresql import Cluster
+from programs import Run, run_as_main
 
 ROOT = Path(__file__).resolve().parents[5]
 FILES = ROOT / "roles/postgresql_server/files"
@@ -246,13 +246,6 @@ def load_program():
     sys.modules.pop("pg_backup", None)
 
 
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def run_program(monkeypatch, capsys):
     """Runs a program's file as `python3 FILE ARGS...` would, in this process (so coverage sees it).
@@ -262,19 +255,8 @@ def run_program(monkeypatch, capsys):
 
     def run(name: str, *argv: object) -> Run:
         path = FILES / name
-        monkeypatch.setattr(sys, "argv", [str(path), *map(str, argv)])
         monkeypatch.syspath_prepend(str(FILES))  # `python3 FILE` puts the file's directory first
         monkeypatch.delitem(sys.modules, "pg_backup", raising=False)
-        capsys.readouterr()
-        try:
-            runpy.run_path(str(path), run_name="__main__")
-            code: object = 0
-        except SystemExit as exc:
-            code = exc.code
-        if isinstance(code, str):
-            print(code, file=sys.stderr)
-            code = 1
-        out = capsys.readouterr()
-        return Run(0 if code is None else int(code), out.out, out.err)
+        return run_as_main(path, argv, monkeypatch, capsys)
 
     return run

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 import pwd
-import runpy
 import signal
 import socket
 import socketserver
 import sqlite3
 import ssl
 import struct
-import sys
 import threading
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from programs import Run, run_as_main
 
 FILES = "roles/python_app/files"
 LOOPBACK = "127.0.0.1"
@@ -55,13 +54,6 @@ def sqlite_restore(load_file):
     return load_file(f"{FILES}/sqlite_restore.py")
 
 
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def run_program(monkeypatch, capsys):
     """Runs a program's file as `python3 FILE ARGS...` would, in this process (so coverage sees it).
@@ -72,18 +64,7 @@ def run_program(monkeypatch, capsys):
 
     def run(name: str, *argv: str) -> Run:
         path = root / FILES / name
-        monkeypatch.setattr(sys, "argv", [str(path), *map(str, argv)])
-        capsys.readouterr()
-        try:
-            runpy.run_path(str(path), run_name="__main__")
-            code: object = 0
-        except SystemExit as exc:
-            code = exc.code
-        if isinstance(code, str):
-            print(code, file=sys.stderr)
-            code = 1
-        out = capsys.readouterr()
-        return Run(0 if code is None else int(code), out.out, out.err)
+        return run_as_main(path, argv, monkeypatch, capsys)
 
     return run
 
