@@ -85,22 +85,50 @@ def by_family(sources: Iterable[str]) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
-def hba_rules(databases: Iterable[Mapping[str, Any]], sources: Iterable[str]) -> list[dict[str, str]]:
-    """pg_hba.conf rules (community.postgresql.postgresql_pg_hba's) that let each database's user into
-    that database alone, over TLS, with its password, from each source (an address or a network)."""
+def _networks(sources: Iterable[str], caller: str) -> list[str]:
     networks: list[str] = []
     for source in sources:
         try:
             network = ipaddress.ip_network(str(source), strict=False).with_prefixlen
-            if network not in networks:
-                networks.append(network)
         except ValueError as exc:
-            raise AnsibleFilterError(f"hba_rules: {source!r} is not an IPv4 or IPv6 address or network") from exc
+            raise AnsibleFilterError(f"{caller}: {source!r} is not an IPv4 or IPv6 address or network") from exc
+        if network not in networks:
+            networks.append(network)
+    return networks
+
+
+def hba_rules(databases: Iterable[Mapping[str, Any]], sources: Iterable[str]) -> list[dict[str, str]]:
+    """pg_hba.conf rules (community.postgresql.postgresql_pg_hba's) that let each database's user into
+    that database alone, over TLS, with its password, from each source (an address or a network)."""
+    networks = _networks(sources, "hba_rules")
     return [
         {"contype": "hostssl", "databases": db["name"], "users": db["user"], "address": network,
          "method": "scram-sha-256"}
         for db in databases for network in networks
     ]
+
+
+def member_hba_rules(members: Iterable[str], replication_user: str) -> list[dict[str, str]]:
+    """The rules a cluster's members need of each other, over TLS with a password: the replication
+    role streams WAL (and copies a new replica), the superuser runs pg_rewind against the leader."""
+    return [
+        rule
+        for network in _networks(members, "member_hba_rules")
+        for rule in (
+            {"contype": "hostssl", "databases": "replication", "users": replication_user, "address": network,
+             "method": "scram-sha-256"},
+            {"contype": "hostssl", "databases": "postgres", "users": "postgres", "address": network,
+             "method": "scram-sha-256"},
+        )
+    ]
+
+
+def hba_line(rule: Mapping[str, str]) -> str:
+    """One rule as its pg_hba.conf line (the form Patroni's postgresql.pg_hba takes)."""
+    fields = [rule["contype"], rule["databases"], rule["users"]]
+    if rule["contype"] != "local":
+        fields.append(rule["address"])
+    return " ".join([*fields, rule["method"]])
 
 
 def san(name: str) -> str:
@@ -123,5 +151,6 @@ class FilterModule:
     """flask_deploy.stack filters of host plumbing."""
 
     def filters(self) -> dict[str, Any]:
-        return {"by_family": by_family, "hba_rules": hba_rules, "san": san, "systemd_sandbox": systemd_sandbox,
+        return {"by_family": by_family, "hba_line": hba_line, "hba_rules": hba_rules,
+                "member_hba_rules": member_hba_rules, "san": san, "systemd_sandbox": systemd_sandbox,
                 "url_host": url_host}

@@ -33,6 +33,11 @@ def addresses(hosts: list[str], hostvars: dict[str, Any]) -> list[str]:
     return [_address(hostvars, h) for h in hosts]
 
 
+def named_addresses(hosts: list[str], hostvars: dict[str, Any]) -> list[dict[str, str]]:
+    """Each host as {name, address}, its own IPv4 address from its facts, in the given order."""
+    return [{"name": h, "address": _address(hostvars, h)} for h in hosts]
+
+
 def uwsgi_upstreams(app_hosts: list[str], hostvars: dict[str, Any], this_host: str, socket: str,
                     port: int) -> list[str]:
     """The uWSGI servers a web host sends a site's requests to, in inventory order.
@@ -390,6 +395,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "addresses": addresses,
+            "named_addresses": named_addresses,
             "app_database_password": app_database_password,
             "app_env": app_env,
             "apps": apps,

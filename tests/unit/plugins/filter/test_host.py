@@ -159,10 +159,38 @@ def test_filters_fail_with_value_error_without_ansible(load_file, monkeypatch) -
 
 def test_the_plugin_exposes_each_filter_under_its_function_name() -> None:
     assert host.FilterModule().filters() == {
-        name: getattr(host, name) for name in ("by_family", "hba_rules", "san", "systemd_sandbox", "url_host")
+        name: getattr(host, name)
+        for name in ("by_family", "hba_line", "hba_rules", "member_hba_rules", "san", "systemd_sandbox", "url_host")
     }
 
 
 def test_hba_rules_name_a_source_given_twice_once():
     rules = host.hba_rules([{"name": "notes", "user": "notes", "password": "x"}], ["10.0.0.5", "10.0.0.5/32"])
     assert [r["address"] for r in rules] == ["10.0.0.5/32"]
+
+
+def test_member_hba_rules_let_each_member_replicate_and_rewind_over_tls_only():
+    assert host.member_hba_rules(["10.0.0.11", "10.0.0.12"], "replicator") == [
+        {"contype": "hostssl", "databases": "replication", "users": "replicator", "address": "10.0.0.11/32",
+         "method": "scram-sha-256"},
+        {"contype": "hostssl", "databases": "postgres", "users": "postgres", "address": "10.0.0.11/32",
+         "method": "scram-sha-256"},
+        {"contype": "hostssl", "databases": "replication", "users": "replicator", "address": "10.0.0.12/32",
+         "method": "scram-sha-256"},
+        {"contype": "hostssl", "databases": "postgres", "users": "postgres", "address": "10.0.0.12/32",
+         "method": "scram-sha-256"},
+    ]
+
+
+def test_member_hba_rules_refuse_a_member_that_is_no_address():
+    with pytest.raises(host.AnsibleFilterError, match="member_hba_rules: 'db1' is not an IPv4 or IPv6 address"):
+        host.member_hba_rules(["db1"], "replicator")
+
+
+@pytest.mark.parametrize(("rule", "line"), [
+    ({"contype": "local", "databases": "all", "users": "postgres", "method": "peer"}, "local all postgres peer"),
+    ({"contype": "hostssl", "databases": "notes", "users": "notes", "address": "10.0.0.0/8",
+      "method": "scram-sha-256"}, "hostssl notes notes 10.0.0.0/8 scram-sha-256"),
+])
+def test_hba_line_writes_a_rule_as_pg_hba_conf_does(rule, line):
+    assert host.hba_line(rule) == line

@@ -80,6 +80,11 @@ def test_addresses_of_a_host_without_a_known_ipv4_fails_naming_the_host(stack, h
         stack.addresses(["app9"], hostvars)
 
 
+def test_named_addresses_pairs_each_host_with_its_ipv4_in_the_given_order(stack):
+    assert stack.named_addresses(["web2", "app1"], HOSTVARS) == [
+        {"name": "web2", "address": "10.0.0.22"}, {"name": "app1", "address": "10.0.0.11"}]
+
+
 # uwsgi_upstreams ------------------------------------------------------------------------------
 
 
