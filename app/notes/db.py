@@ -10,26 +10,36 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 
 from . import migrate
 
+
+
+class WriteNotConfirmed(Exception):
+    """A write's commit was cut while it waited for a standby: it stands on the primary alone and may be
+    lost in a failover. The client hears 503, as if it were not made, and may send it again."""
+
+
 # What the database raises when it cannot serve now (full disk, lock held past the busy timeout,
 # a server that is down, restarting or unreachable): 503 with Retry-After, never 500 (views.py).
-UNAVAILABLE: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+UNAVAILABLE: tuple[type[Exception], ...] = (sqlite3.OperationalError, WriteNotConfirmed)
 # Any error of the database: /healthz reports it unreachable.
 ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
 try:  # psycopg is only needed, and only in the lock, for PostgreSQL
     import psycopg
     from psycopg.rows import dict_row
 
-    # A server that is down, restarting or unreachable; and a database that has not got the app's
+    # A server that is down, restarting, unreachable or past the statement timeout; a server that
+    # is (now) a standby, during or after a failover; and a database that has not got the app's
     # tables yet (a new server, before its restore or the app's migration): 503 until it has.
-    UNAVAILABLE += (psycopg.OperationalError, psycopg.errors.UndefinedTable)
+    UNAVAILABLE += (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.UndefinedTable)
     ERRORS += (psycopg.Error,)
 except ImportError:  # pragma: no cover - the lock always has it
     psycopg = None  # type: ignore[assignment]
@@ -41,11 +51,82 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-def connect_postgresql(url: str) -> Any:
+# How long the app waits for the server, in seconds: to connect (each host of a multi-host URL), for
+# a statement (a commit waiting for a standby included), and for a lost server's TCP to give up.
+# All well under uWSGI's harakiri (30 s), so a request meets 503, not a cut.
+CONNECT_TIMEOUT = 3
+STATEMENT_TIMEOUT = 10
+TCP_TIMEOUT = 5
+# PostgreSQL's warning when a commit's wait for a synchronous standby was cut (by the statement
+# timeout or a shutdown): the commit stands on the primary alone and is reported as if it were fine.
+SYNC_WAIT_CUT = "canceling wait for synchronous replication"
+
+
+def connect_postgresql(url: str, **attrs: Any) -> Any:
+    """A connection; attrs override the URL's (libpq's keywords). Autocommit: each statement is its own
+    transaction unless transaction() opens one."""
     if psycopg is None:  # pragma: no cover
         raise RuntimeError("DATABASE_URL names PostgreSQL, but psycopg is not installed")
-    # Autocommit: each statement is its own transaction unless transaction() opens one.
-    return psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=5)
+    conn = psycopg.connect(
+        url, autocommit=True, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT,
+        options=f"-c statement_timeout={STATEMENT_TIMEOUT * 1000}", tcp_user_timeout=TCP_TIMEOUT * 1000,
+        keepalives=1, keepalives_idle=TCP_TIMEOUT, keepalives_interval=1, keepalives_count=3, **attrs)
+    conn.info_unconfirmed = False  # type: ignore[attr-defined]
+
+    def notice(diagnostic: Any) -> None:
+        if (diagnostic.message_primary or "").startswith(SYNC_WAIT_CUT):
+            conn.info_unconfirmed = True  # type: ignore[attr-defined]
+
+    conn.add_notice_handler(notice)
+    return conn
+
+
+class Watchdog:
+    """Cancels a statement (a commit included) that ran past STATEMENT_TIMEOUT, from a thread of the
+    worker's own. The server's statement_timeout stops at the commit: a commit waiting for a standby
+    that is not there would wait for ever. Cancelled, it ends with PostgreSQL's warning (the commit
+    stands on the primary alone), which execute() turns into WriteNotConfirmed: 503."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._deadline = 0.0
+        self._pid = 0
+
+    def arm(self, conn: Any) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # a thread does not survive uWSGI's fork: one per worker
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="statement-watchdog", daemon=True).start()
+            self._conn, self._deadline = conn, time.monotonic() + STATEMENT_TIMEOUT
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._conn = None
+
+    @contextmanager
+    def watching(self, conn: Any) -> Iterator[None]:
+        self.arm(conn)
+        try:
+            yield
+        finally:
+            self.disarm()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(0.25)
+            with self._lock:
+                conn = self._conn if self._conn is not None and time.monotonic() > self._deadline else None
+                if conn is not None:
+                    self._conn = None
+            if conn is not None:
+                try:
+                    conn.cancel_safe(timeout=CONNECT_TIMEOUT)
+                except Exception:  # noqa: BLE001 - a server gone: the statement fails by itself
+                    pass
+
+
+WATCHDOG = Watchdog()
 
 
 class Database:
@@ -61,9 +142,14 @@ class Database:
             self.conn = connect(path)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        if self.kind == "postgresql":
-            sql = sql.replace("?", "%s")
-        return self.conn.execute(sql, params)
+        if self.kind == "sqlite":
+            return self.conn.execute(sql, params)
+        self.conn.info_unconfirmed = False
+        with WATCHDOG.watching(self.conn):
+            cursor = self.conn.execute(sql.replace("?", "%s"), params)
+        if self.conn.info_unconfirmed:
+            raise WriteNotConfirmed("the commit's wait for a synchronous standby was cut")
+        return cursor
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.execute(sql, params).fetchone()
@@ -74,8 +160,15 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         if self.kind == "postgresql":
-            with self.conn.transaction():
-                yield
+            self.conn.info_unconfirmed = False
+            try:
+                with self.conn.transaction():
+                    yield
+                    WATCHDOG.arm(self.conn)  # the commit, at the block's end
+            finally:
+                WATCHDOG.disarm()
+            if self.conn.info_unconfirmed:
+                raise WriteNotConfirmed("the commit's wait for a synchronous standby was cut")
         else:
             with self.conn:
                 yield
@@ -147,9 +240,32 @@ def get_db() -> Database:
             # The database may have been unreachable at startup.
             prepare(path)
             current_app.extensions["notes_schema_ready"] = True
-        db = Database(url, path, _kept_postgresql(url) if url else None)
+        db = Database(url, path, _postgresql(url) if url else None)
         g.db = db
     return db
+
+
+def _postgresql(url: str) -> Any:
+    """The worker's kept connection to the primary; for a read while no primary can be reached (a
+    failover under way), a connection to any server that answers, closed after the request."""
+    try:
+        return _kept_postgresql(url)
+    except psycopg.OperationalError:
+        if request.method not in ("GET", "HEAD"):
+            raise
+        current_app.logger.warning("no primary reachable: this read is served by any server")
+        return connect_postgresql(url, target_session_attrs="any")
+
+
+def discard() -> None:
+    """Closes the request's connection, kept or not, after an error that says its server cannot serve
+    (gone, a standby now, past its timeout): the next request connects anew, to the primary."""
+    db: Database | None = g.pop("db", None)
+    if db is None or db.kind != "postgresql":
+        return
+    if db.conn is _KEPT["conn"]:
+        _KEPT.update(conn=None)
+    db.close()
 
 
 def close_db(exc: BaseException | None = None) -> None:

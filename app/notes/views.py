@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from . import __version__
 from . import csrf
-from .db import ERRORS, UNAVAILABLE, get_db, kind, schema_version
+from .db import ERRORS, UNAVAILABLE, discard, get_db, kind, schema_version
 from .migrate import LATEST
 
 pages = Blueprint("pages", __name__)
@@ -236,6 +236,7 @@ def _database_unavailable(exc: Exception) -> Any:
     timeout, its file cannot be opened): 503 with Retry-After, never 500. Nothing was stored, so
     the client may send the request again. Reads need no space: they go on while writes get this."""
     current_app.logger.error("database unavailable: %s", exc)
+    discard()
     message = "the database cannot take this request now; try again shortly"
     headers = {"Retry-After": str(RETRY_AFTER)}
     if request.path.startswith("/api/"):

@@ -142,3 +142,61 @@ def test_an_app_on_another_database_in_the_same_process_gets_its_own_connection(
     second = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": other}).test_client()
     assert second.get("/healthz").get_json()["status"] == "error"  # postgres has no notes table
     assert first.get("/api/notes").get_json()["notes"][0]["text"] == "in the first"
+
+
+def _set_database(url: str, setting: str) -> None:
+    """ALTER DATABASE ... SET or RESET, for the sessions that start after it."""
+    name = url.split("/")[3].split("?")[0]
+    with psycopg.connect(url.replace(f"/{name}?", "/postgres?"), autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} {setting}")
+
+
+def test_a_write_to_a_server_that_is_a_standby_now_gets_503_and_the_next_connects_anew(postgresql_url: str) -> None:
+    # A demoted primary refuses writes (25006) as a server whose sessions are read-only does.
+    migrate.migrate_postgresql(postgresql_url)
+    _set_database(postgresql_url, "SET default_transaction_read_only = on")
+    client = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": postgresql_url}).test_client()
+    resp = client.post("/api/notes", json={"text": "to a standby"})
+    assert (resp.status_code, resp.headers.get("Retry-After")) == (503, "5")
+    _set_database(postgresql_url, "RESET default_transaction_read_only")
+    # The read-only session was not kept: the next request's is new, and writable.
+    assert client.post("/api/notes", json={"text": "to the primary"}).status_code == 201
+
+
+def test_reads_go_on_when_no_server_takes_writes_and_writes_get_503(postgresql_url: str) -> None:
+    # During a failover no server is the primary for a while: reads are served by any server.
+    migrate.migrate_postgresql(postgresql_url)
+    client = create_app({"TESTING": True, "SECRET_KEY": "test",
+                         "DATABASE_URL": postgresql_url + "&target_session_attrs=read-write"}).test_client()
+    note = client.post("/api/notes", json={"text": "before the failover"}).get_json()
+    _set_database(postgresql_url, "SET default_transaction_read_only = on")
+    with psycopg.connect(postgresql_url, autocommit=True) as admin:  # the primary's sessions end
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    try:
+        assert client.get(f"/api/notes/{note['id']}").get_json()["text"] == "before the failover"
+        resp = client.post("/api/notes", json={"text": "during the failover"})
+        assert (resp.status_code, resp.headers.get("Retry-After")) == (503, "5")
+    finally:
+        _set_database(postgresql_url, "RESET default_transaction_read_only")
+    assert client.post("/api/notes", json={"text": "after the failover"}).status_code == 201
+
+
+def test_a_write_whose_wait_for_a_standby_was_cut_gets_503_never_201(postgresql_url: str, monkeypatch) -> None:
+    # Synchronous replication with no standby: the commit waits, the statement timeout cuts the wait,
+    # and PostgreSQL only warns (the commit stands on the primary alone): the client must not hear 201.
+    from notes import db
+
+    migrate.migrate_postgresql(postgresql_url)
+    monkeypatch.setattr(db, "STATEMENT_TIMEOUT", 1)
+    client = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": postgresql_url}).test_client()
+    with psycopg.connect(postgresql_url, autocommit=True) as admin:
+        admin.execute("ALTER SYSTEM SET synchronous_standby_names = 'a_standby_that_never_comes'")
+        admin.execute("SELECT pg_reload_conf()")
+        try:
+            resp = client.post("/api/notes", json={"text": "on one server only"})
+        finally:
+            admin.execute("ALTER SYSTEM RESET synchronous_standby_names")
+            admin.execute("SELECT pg_reload_conf()")
+    assert (resp.status_code, resp.headers.get("Retry-After")) == (503, "5")
+    assert client.post("/api/notes", json={"text": "confirmed"}).status_code == 201
