@@ -8,7 +8,8 @@ app can reach, every table of it is counted there, and the scratch database is d
 dump that restored is synced and renamed to NAME-YYYYmmddTHHMMSSZ.dump, so a backup file that
 exists is complete and was restored once. Backups older than KEEP_DAYS are removed, never a
 database's newest. Prints one JSON line per database; exits non-zero when any backup failed (and
-keeps nothing of that one).
+keeps nothing of that one). On a cluster's standby it backs up nothing and says so: the primary
+does.
 
 usage: pg_backup.py BACKUP_DIR KEEP_DAYS DATABASE...
 """
@@ -99,8 +100,17 @@ def back_up(directory: Path, name: str, keep_days: int, now: datetime) -> dict[s
             "seconds": round(time.monotonic() - started, 3), "pruned": pruned}
 
 
+def is_standby() -> bool:
+    """Whether this server is a cluster's standby, which the primary's backups cover."""
+    return run("psql", "-XAtc", "SELECT pg_is_in_recovery()", "postgres").strip() == "t"
+
+
 def main(backup_dir: str, keep_days: str, *databases: str) -> int:
     os.umask(0o077)  # the dumps are postgres's alone
+    if is_standby():
+        # A standby cannot make the scratch database that proves each dump.
+        print(json.dumps({"skipped": "a standby: the cluster's primary backs up"}), flush=True)
+        return 0
     directory = Path(backup_dir)
     now = datetime.now(timezone.utc)
     failed = 0
