@@ -387,3 +387,7 @@ def test_program_with_too_few_arguments_prints_usage_and_exits_1(run_program, ar
     assert run.code == 1
     assert "usage: pg_backup.py BACKUP_DIR KEEP_DAYS DATABASE..." in run.stderr
     assert run.stdout == ""
+
+
+def test_a_server_that_is_no_standby_backs_up(pg_backup, pg):
+    assert pg_backup.is_standby() is False
