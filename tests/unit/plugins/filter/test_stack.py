@@ -946,7 +946,7 @@ def test_filter_module_offers_each_filter_under_its_function_name(stack):
     filters = stack.FilterModule().filters()
     assert filters == {name: getattr(stack, name) for name in (
         "addresses", "app_database_password", "app_env", "apps", "database_connections", "databases", "loop_items",
-        "maintenance", "shared_data", "sites", "uwsgi_upstreams", "web_hosts_of", "wheelhouses")}
+        "maintenance", "named_addresses", "shared_data", "sites", "uwsgi_upstreams", "web_hosts_of", "wheelhouses")}
 
 
 def test_apps_refuse_two_apps_in_one_database(stack):
