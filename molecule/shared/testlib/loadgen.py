@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Bounded HTTP load against the local nginx, counting every failed request.
 
-Runs on the test host: THREADS clients each send GET PATH to HOST (the site's
-name, sent as Host and SNI) at CONNECT (default: HOST itself, which must then
-resolve to loopback), one connection per request, until STOP_FILE appears or
+Runs on the test host: THREADS clients each send METHOD (GET or HEAD) PATH to
+HOST (the site's name, sent as Host and SNI) at CONNECT (default: HOST itself,
+which must then resolve to loopback), one connection per request, until STOP_FILE appears or
 MAX_SECONDS pass. A request fails on a non-2xx status (one in --accept is an
 answer, but a 503 only with Retry-After), a reset, a refused connection or a
 timeout. Writes a JSON summary to OUT when it stops. With
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--host", default="localhost")
     parser.add_argument("--connect", default="", help="address to connect to instead of HOST (loopback)")
     parser.add_argument("--path", default="/api/notes")
+    parser.add_argument("--method", choices=["GET", "HEAD"], default="GET")
     parser.add_argument("--accept", type=int, action="append", default=[],
                         help="a status that counts as an answer besides 2xx (repeatable)")
     parser.add_argument("--threads", type=int, default=4)
@@ -78,7 +79,7 @@ def main() -> None:
                 conn.request("POST", args.path, body=json.dumps({"text": text}),
                              headers={"Host": args.host, "Content-Type": "application/json"})
             else:
-                conn.request("GET", args.path, headers={"Host": args.host})
+                conn.request(args.method, args.path, headers={"Host": args.host})
             response = conn.getresponse()
             body = response.read()
             acked = time.time()

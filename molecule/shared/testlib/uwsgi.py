@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from collections.abc import Collection
 from typing import Any
 
 from testlib.layout import APP_SOCKET, EMPEROR_SERVICE, VASSAL_STATS_SOCKET
@@ -60,6 +61,12 @@ def vassal_stats(host: Any, path: str = VASSAL_STATS_SOCKET) -> dict[str, Any]:
 
 def worker_pids(host: Any) -> list[int]:
     return sorted(w["pid"] for w in vassal_stats(host).get("workers", []) if w["pid"] > 0)
+
+
+def serving_in_full(host: Any, gone: Collection[int] = ()) -> bool:
+    """Every worker the vassal runs is alive, and none is one of gone (workers that were killed)."""
+    workers = vassal_stats(host).get("workers", [])
+    return bool(workers) and all(w["pid"] > 0 and w["pid"] not in gone for w in workers)
 
 
 def vassal_requests(host: Any) -> int:
