@@ -12,9 +12,10 @@ from testlib.load import Report
 # The modules in the order the host lives through them. The browser's deploy of a restyled
 # release comes before test_collection, which re-runs the site from the built collection with
 # that release's code and must find nothing to change; the restyled release then serves on into
-# test_releases, whose first deploy starts from whatever serves.
-ORDER = ("test_apps.py", "test_browser.py", "test_collection.py", "test_releases.py", "test_removal.py",
-         "test_vassal.py")
+# test_releases, whose first deploy starts from whatever serves. test_logs comes first, while no
+# log has been rotated.
+ORDER = ("test_logs.py", "test_apps.py", "test_browser.py", "test_collection.py", "test_releases.py",
+         "test_removal.py", "test_vassal.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,3 +51,21 @@ def readable_by_nobody(host: Any, paths: str) -> str:
     """The files under paths (space-separated) that another local user (nobody) can read, one a
     line: where a directory on the way shuts it out, its files are not listed."""
     return host.run(f"runuser -u nobody -- find {paths} -type f -readable 2>/dev/null").stdout.strip()
+
+
+# Logs Debian itself keeps readable by every user on any host, the stack or not: dpkg's, apt's
+# history, debootstrap's, the login records, and the daily copies of dpkg's and apt's state.
+DEBIANS_OWN_READABLE_LOGS = (
+    "/var/log/dpkg.log*", "/var/log/alternatives.log*", "/var/log/apt/history.log*", "/var/log/apt/eipp.log*",
+    "/var/log/bootstrap.log", "/var/log/lastlog", "/var/log/faillog", "/var/log/wtmp*",
+    "/var/backups/dpkg.*", "/var/backups/apt.*", "/var/backups/alternatives.tar.*",
+)
+
+
+def world_readable_logs(host: Any) -> list[str]:
+    """Every log or backup on the host's root file system whose mode lets any user read it (files
+    under /var/log and /var/backups, and *.log files anywhere, but the tests' own under /tmp),
+    Debian's own left out: one path an item."""
+    found = host.run("find / -xdev -path /tmp -prune -o -type f \\( -path '/var/log/*' -o -path '/var/backups/*' "
+                     "-o -name '*.log' -o -name '*.log.*' \\) -perm -o=r -print").stdout.split()
+    return [path for path in found if not any(fnmatch.fnmatch(path, own) for own in DEBIANS_OWN_READABLE_LOGS)]

@@ -7,6 +7,7 @@ import os
 APP = "notes"
 APP_USER = APP_GROUP = APP
 WEB_USER = WEB_GROUP = "www-data"
+ADMIN_GROUP = "adm"  # Debian's group of those who read the system's logs
 NOLOGIN_SHELL = "/usr/sbin/nologin"
 
 EMPEROR_SERVICE = "uwsgi-emperor"
@@ -43,8 +44,9 @@ NGINX_SERVICE = "nginx"
 SITES_AVAILABLE = "/etc/nginx/sites-available"
 SITES_ENABLED = "/etc/nginx/sites-enabled"
 VHOST_FILE = f"{SITES_AVAILABLE}/{APP}.conf"
-VHOST_ACCESS_LOG = f"/var/log/nginx/{APP}.access.log"
-VHOST_ERROR_LOG = f"/var/log/nginx/{APP}.error.log"
+NGINX_LOG_DIR = "/var/log/nginx"
+VHOST_ACCESS_LOG = f"{NGINX_LOG_DIR}/{APP}.access.log"
+VHOST_ERROR_LOG = f"{NGINX_LOG_DIR}/{APP}.error.log"
 TLS_DIR = "/etc/nginx/tls"
 TLS_CERT = f"{TLS_DIR}/{APP}.crt"
 # What clients on a test host check the site's certificate against: the self-signed certificate
