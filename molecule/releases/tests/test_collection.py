@@ -33,10 +33,10 @@ def collections(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work / "collections"
 
 
-def test_collection_holds_the_six_roles(collections: Path) -> None:
+def test_collection_holds_the_seven_roles(collections: Path) -> None:
     roles = collections / "ansible_collections" / "flask_deploy" / "stack" / "roles"
-    assert sorted(p.name for p in roles.iterdir()) == ["nftables_port", "nginx_vhost", "node_exporter", "postgresql_server",
-                                                       "python_app", "uwsgi_emperor"]
+    assert sorted(p.name for p in roles.iterdir()) == ["host_patches", "nftables_port", "nginx_vhost", "node_exporter",
+                                                       "postgresql_server", "python_app", "uwsgi_emperor"]
 
 
 def test_collection_holds_the_plugins_the_roles_use(collections: Path) -> None:
