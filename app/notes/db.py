@@ -55,7 +55,7 @@ def connect(path: str) -> sqlite3.Connection:
 # a statement (a commit waiting for a standby included), and for a lost server's TCP to give up.
 # All well under uWSGI's harakiri (30 s), so a request meets 503, not a cut.
 CONNECT_TIMEOUT = 2
-STATEMENT_TIMEOUT = 10
+STATEMENT_TIMEOUT = 5
 TCP_TIMEOUT = 3
 # PostgreSQL's warning when a commit's wait for a synchronous standby was cut (by the statement
 # timeout or a shutdown): the commit stands on the primary alone and is reported as if it were fine.

@@ -1,0 +1,280 @@
+"""The database cluster under write load, through faults: every write the app acknowledged is in the
+database afterwards, no two members take writes at once, writes come back by themselves (503 with
+Retry-After meanwhile, never 500), reads go on, and the member that failed comes back as a standby.
+
+Each drill is a module fixture that starts from a healthy cluster (it waits for one), puts its fault
+on the leader of that moment under load, heals it, and returns what the clients saw; the tests read
+it. A drill's figures go to .cache/ha-report.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from testlib import cluster as db
+from testlib.database import notes_in, psql
+from testlib.hosts import node
+from testlib.load import Report, load
+from testlib.notes import acknowledged
+from testlib.run import PROJECT, run_playbook
+from testlib.wait import wait_until
+
+APP = "ha-app"
+MEMBERS = ["ha-db1", "ha-db2", "ha-db3"]
+# Shipped timings: ttl 20 s, loop_wait 5 s, retry_timeout 5 s (postgresql_server's defaults).
+FAILOVER_TARGET = 30
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return Report("ha")
+
+
+@contextmanager
+def under_load() -> Iterator[dict[str, Any]]:
+    """Writes (each acknowledged one in a ledger) and reads through the app while the block runs."""
+    app = node(APP, sudo=True)
+    with load(app, post_notes=True, accept=(503,)) as writes, load(app, "/api/notes?limit=20") as reads:
+        wait_until(lambda: app.file(writes["acks"]).exists and app.file(writes["acks"]).size > 0, 30)
+        yield {"writes": writes, "reads": reads}
+
+
+def drill(name: str, fault: Callable[[str], Any], heal: Callable[[str], Any], report: Report,
+          recovered: Callable[[str], bool] | None = None) -> dict[str, Any]:
+    """The fault on the leader under load; once writes are acknowledged again (or recovered(leader) is
+    true), the heal, and the cluster healthy again before the load stops."""
+    db.wait_healthy(MEMBERS)
+    app = node(APP, sudo=True)
+    old = db.leader(MEMBERS)
+    seen_primaries: list[list[str]] = []
+    with under_load() as traffic:
+        at = db.clock(app)
+        outcome = fault(old)
+
+        def writes_resumed() -> bool:
+            seen_primaries.append(db.primaries(MEMBERS))
+            acks = acknowledged(app, traffic["writes"])
+            return sum(a["at"] > at + 1 for a in acks) >= 20 and (recovered is None or recovered(old))
+
+        wait_until(writes_resumed, 120, every=1)
+        new = db.leader(MEMBERS)
+        heal(old)
+        db.wait_healthy(MEMBERS, 180)
+    writes, reads = traffic["writes"], traffic["reads"]
+    acks = acknowledged(app, writes)
+    stored = notes_in(node(db.leader(MEMBERS), sudo=True))
+    missing = [a for a in acks if stored.get(str(a["id"])) != a["text"]]
+    paused, resumed = db.pause(acks, at)
+    result = {"old": old, "new": new, "writes": writes, "reads": reads, "acks": acks, "missing": missing,
+              "pause": paused, "outage": resumed, "primaries": seen_primaries, "outcome": outcome,
+              "roles": db.roles(MEMBERS)}
+    report.add(f"{name}: writes (POST)", writes,
+               f"{len(acks)} acknowledged, {len(missing)} missing; writes paused {paused:.1f} s, acknowledged again "
+               f"{resumed:.1f} s after the fault; 503: {writes['by_status'].get('503', 0)}, "
+               f"500: {writes['by_status'].get('500', 0)}")
+    report.add(f"{name}: reads (GET)", reads)
+    return result
+
+
+def one_primary_at_most(result: dict[str, Any]) -> bool:
+    return all(len(found) <= 1 for found in result["primaries"])
+
+
+# kill -9 of the leader's postgres --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres_killed(report) -> dict[str, Any]:
+    return drill("kill -9 of the leader's postgres", db.kill_postgres, lambda _: None, report)
+
+
+def test_no_acknowledged_write_is_lost_when_the_leaders_postgres_is_killed(postgres_killed) -> None:
+    assert len(postgres_killed["acks"]) > 50
+    assert postgres_killed["missing"] == []
+
+
+def test_writes_get_2xx_or_503_with_retry_after_when_the_leaders_postgres_is_killed(postgres_killed) -> None:
+    assert postgres_killed["writes"]["failed"] == 0, postgres_killed["writes"]
+    assert "500" not in postgres_killed["writes"]["by_status"]
+
+
+def test_writes_resume_within_the_target_when_the_leaders_postgres_is_killed(postgres_killed) -> None:
+    assert postgres_killed["outage"] < FAILOVER_TARGET
+
+
+# The leader's host powered off -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def powered_off(postgres_killed, report) -> dict[str, Any]:
+    return drill("leader's host powered off", db.power_off, db.power_on, report,
+                 recovered=lambda old: db.leader(MEMBERS) not in ("", old))
+
+
+def test_no_acknowledged_write_is_lost_when_the_leaders_host_is_powered_off(powered_off) -> None:
+    assert len(powered_off["acks"]) > 50
+    assert powered_off["missing"] == []
+
+
+def test_the_synchronous_standby_takes_over_when_the_leaders_host_is_powered_off(powered_off) -> None:
+    assert powered_off["new"] not in ("", powered_off["old"])
+    assert powered_off["outage"] < FAILOVER_TARGET
+    assert one_primary_at_most(powered_off)
+
+
+def test_writes_get_2xx_or_503_and_reads_go_on_when_the_leaders_host_is_powered_off(powered_off) -> None:
+    assert powered_off["writes"]["failed"] == 0, powered_off["writes"]
+    assert powered_off["reads"]["failed"] == 0, powered_off["reads"]
+
+
+def test_the_powered_off_leader_rejoins_as_a_standby_when_it_boots(powered_off) -> None:
+    assert powered_off["roles"][powered_off["old"]] in ("sync_standby", "replica")
+
+
+# The leader cut off from the other members while it runs ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def partitioned(powered_off, report) -> dict[str, Any]:
+    app = node(APP, sudo=True)
+    fenced: dict[str, str] = {}
+
+    def cut(old: str) -> None:
+        db.partition(old, [m for m in MEMBERS if m != old])
+
+    def others_lead(old: str) -> bool:
+        if db.leader([m for m in MEMBERS if m != old]) in ("", old):
+            return False
+        if not fenced:  # a write sent straight to the old leader, cut off from the others
+            fenced["answer"] = db.write_directly(app, old, "written to the fenced leader")
+        return True
+
+    result = drill("leader cut off from the other members", cut, db.heal, report, recovered=others_lead)
+    result["fenced"] = fenced
+    return result
+
+
+def test_no_acknowledged_write_is_lost_when_the_leader_is_cut_off(partitioned) -> None:
+    assert len(partitioned["acks"]) > 50
+    assert partitioned["missing"] == []
+
+
+def test_the_cut_off_leader_takes_no_write_once_the_others_have_a_leader(partitioned) -> None:
+    assert not partitioned["fenced"]["answer"].startswith("written"), partitioned["fenced"]
+    stored = notes_in(node(db.leader(MEMBERS), sudo=True))
+    assert "written to the fenced leader" not in stored.values()
+
+
+def test_writes_resume_within_the_target_and_reads_go_on_when_the_leader_is_cut_off(partitioned) -> None:
+    assert partitioned["writes"]["failed"] == 0, partitioned["writes"]
+    assert partitioned["reads"]["failed"] == 0, partitioned["reads"]
+    assert partitioned["outage"] < FAILOVER_TARGET
+
+
+def test_the_cut_off_leader_rejoins_as_a_standby_once_it_reaches_the_others(partitioned) -> None:
+    assert partitioned["roles"][partitioned["old"]] in ("sync_standby", "replica")
+    timelines = {m["timeline"] for m in db.cluster(MEMBERS)["members"]}
+    assert len(timelines) == 1, db.cluster(MEMBERS)
+
+
+# etcd loses its quorum ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quorum_lost(partitioned, report) -> dict[str, Any]:
+    stopped: list[str] = []
+
+    def stop_two(old: str) -> None:
+        started.append(db.clock(node(APP)))
+        stopped.extend(m for m in MEMBERS if m != old)
+        for name in stopped:
+            node(name, sudo=True).check_output("systemctl stop etcd")
+
+    def start_again(_: str) -> None:
+        for name in stopped:
+            node(name, sudo=True).check_output("systemctl start etcd")
+
+    def a_ttl_passed(old: str) -> bool:
+        return db.clock(node(APP)) > started[0] + 30
+
+    started: list[float] = []
+    result = drill("etcd without quorum (two of three members stopped)", stop_two, start_again, report,
+                   recovered=a_ttl_passed)
+    return result
+
+
+def test_the_leader_keeps_taking_writes_while_etcd_has_no_quorum(quorum_lost) -> None:
+    # Patroni's failsafe mode: the leader still reaches every member, so it keeps its role.
+    assert quorum_lost["writes"]["failed"] == 0, quorum_lost["writes"]
+    assert quorum_lost["reads"]["failed"] == 0, quorum_lost["reads"]
+    assert quorum_lost["new"] == quorum_lost["old"]
+    assert quorum_lost["pause"] < 5
+
+
+def test_no_second_primary_appears_while_etcd_has_no_quorum(quorum_lost) -> None:
+    assert one_primary_at_most(quorum_lost)
+    assert quorum_lost["missing"] == []
+
+
+# A planned switchover -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def switched(quorum_lost, report) -> dict[str, Any]:
+    runs = []
+
+    def switch(_: str) -> None:
+        runs.append(run_playbook(PROJECT / "playbooks" / "switchover.yml"))
+
+    result = drill("planned switchover (playbooks/switchover.yml)", switch, lambda _: None, report)
+    result["run"] = runs[0]
+    return result
+
+
+def test_the_switchover_playbook_makes_the_synchronous_standby_the_leader(switched) -> None:
+    assert switched["run"].rc == 0, switched["run"]
+    assert switched["new"] != switched["old"]
+
+
+def test_a_switchover_fails_no_read_and_no_write_gets_500(switched) -> None:
+    assert switched["reads"]["failed"] == 0, switched["reads"]
+    assert switched["writes"]["failed"] == 0, switched["writes"]
+    assert switched["missing"] == []
+
+
+def test_a_switchover_pauses_writes_a_few_seconds_at_most(switched) -> None:
+    assert switched["pause"] < 10
+
+
+# The cluster as site.yml leaves it ----------------------------------------------------------------
+
+
+def test_every_member_has_data_checksums_on() -> None:
+    for name in MEMBERS:
+        assert psql(node(name, sudo=True), "SHOW data_checksums") == "on"
+
+
+def test_commits_wait_for_a_synchronous_standby() -> None:
+    leader = node(db.leader(MEMBERS), sudo=True)
+    assert psql(leader, "SHOW synchronous_standby_names") != ""
+    assert psql(leader, "SHOW synchronous_commit") == "on"
+
+
+def test_backups_are_taken_on_the_leader_and_skipped_on_the_standbys() -> None:
+    for name, role in db.roles(MEMBERS).items():
+        host = node(name, sudo=True)
+        host.check_output("systemctl start postgresql-backup.service")
+        said = host.check_output("journalctl -u postgresql-backup.service -n 5 -o cat")
+        if role == "leader":
+            assert '"database": "notes"' in said, said
+        else:
+            assert "a standby" in said, said
+
+
+def test_a_site_yml_rerun_changes_nothing_on_any_host() -> None:
+    run = run_playbook(PROJECT / "site.yml")
+    assert run.rc == 0, run
+    assert run.changed == dict.fromkeys([APP, *MEMBERS], 0), run.changed
