@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from testlib.cluster import roles as cluster_roles
 from testlib.database import notes_in
 from testlib.hosts import node
 from testlib.http import http
@@ -27,6 +28,8 @@ from testlib.run import PROJECT, PlaybookRun, run_playbook
 from testlib.wait import wait_until
 
 ONE, DB, TWO = "grow-one", "grow-db", "grow-two"
+# The database host's two new peers: with it, a cluster of three.
+PEERS = ("grow-db2", "grow-db3")
 SITE = PROJECT / "site.yml"
 MOVE = PROJECT / "playbooks" / "move-to-postgresql.yml"
 CONSISTENCY = "/usr/local/bin/flask-deploy-consistency"
@@ -43,14 +46,14 @@ def password() -> str:
     return secrets.token_urlsafe(24)
 
 
-def inventory(directory: Path, app_hosts: list[str], database: str | None) -> Path:
+def inventory(directory: Path, app_hosts: list[str], database: str | None, db_hosts: tuple[str, ...] = (DB,)) -> Path:
     """The scenario's hosts as the user's inventory says them at one step: grow-one in both tiers,
-    the app hosts given, and the database host with the app's database (password), if any."""
+    the app hosts given, and the database hosts with the app's database (password), if any."""
     directory.mkdir(parents=True, exist_ok=True)
     children: dict[str, Any] = {"web": {"hosts": {ONE: None}}, "app": {"hosts": dict.fromkeys(app_hosts)}}
     variables: dict[str, Any] = {"ansible_connection": "docker"}
     if database:
-        children["db"] = {"hosts": {DB: None}}
+        children["db"] = {"hosts": dict.fromkeys(db_hosts)}
         variables["notes_database"] = {"password": database}
     (directory / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": children, "vars": variables}}))
     (directory / "hosts.yml").chmod(0o600)
@@ -211,3 +214,39 @@ def test_the_grown_site_converges_idempotently(grown) -> None:
     run = run_playbook(SITE, inventory=grown["hosts"])
     assert run.rc == 0, run
     assert run.changed == {ONE: 0, DB: 0, TWO: 0}, run.changed
+
+
+@pytest.fixture(scope="module")
+def clustered(grown, tmp_path_factory, password, report) -> dict[str, Any]:
+    """Two more database hosts in the inventory, after grow-db, and site.yml under load: the single
+    server becomes the first member of a cluster of three, its data kept."""
+    one = node(ONE, sudo=True)
+    before = notes_in(node(DB, sudo=True))
+    hosts = inventory(tmp_path_factory.mktemp("cluster"), [ONE, TWO], password, (DB, *PEERS))
+    with load(one, name="localhost", post_notes=True, accept=(503,)) as writes, \
+            load(one, "/api/notes?limit=20", name="localhost") as reads:
+        wait_until(lambda: one.file(writes["acks"]).exists and one.file(writes["acks"]).size > 0, 30)
+        run = run_playbook(SITE, inventory=hosts)
+    acks = acknowledged(one, writes)
+    report.add("writes (POST) while the database host grows into a cluster of three", writes,
+               f"writes paused {pause_seen(acks):.1f} s as the clients saw it")
+    report.add("reads (GET) while the database host grows into a cluster of three", reads)
+    return {"run": run, "writes": writes, "reads": reads, "acked": acks, "before": before}
+
+
+def test_the_database_host_grows_into_a_cluster_of_three_by_site_yml(clustered) -> None:
+    assert clustered["run"].rc == 0, clustered["run"]
+    roles = cluster_roles([DB, *PEERS])
+    assert sorted(roles.values()) == ["leader", "replica", "sync_standby"], roles
+
+
+def test_no_note_is_lost_when_the_database_grows_into_a_cluster(clustered) -> None:
+    assert clustered["writes"]["failed"] == 0, clustered["writes"]
+    expected = {**clustered["before"], **{str(a["id"]): a["text"] for a in clustered["acked"]}}
+    leader = next(name for name, role in cluster_roles([DB, *PEERS]).items() if role == "leader")
+    stored = notes_in(node(leader, sudo=True))
+    assert {k: stored.get(k) for k in expected} == expected
+
+
+def test_reads_never_fail_while_the_database_grows_into_a_cluster(clustered) -> None:
+    assert clustered["reads"]["failed"] == 0, clustered["reads"]
