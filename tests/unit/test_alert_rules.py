@@ -37,6 +37,7 @@ def test_every_role_with_metrics_ships_rules():
     assert [p.relative_to(ROOT).as_posix() for p in RULES] == [
         "roles/nginx_vhost/files/nginx_vhost.rules.yml",
         "roles/node_exporter/files/node_exporter.rules.yml",
+        "roles/postgresql_server/files/postgresql_server.rules.yml",
         "roles/python_app/files/python_app.rules.yml",
         "roles/uwsgi_emperor/files/uwsgi_emperor.rules.yml",
     ]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from testlib import cluster as db
 from testlib.database import notes_in, psql
-from testlib.hosts import node
+from testlib.hosts import address, node
 from testlib.load import Report, load
 from testlib.notes import acknowledged
 from testlib.run import PROJECT, run_playbook
@@ -272,6 +272,14 @@ def test_backups_are_taken_on_the_leader_and_skipped_on_the_standbys() -> None:
             assert '"database": "notes"' in said, said
         else:
             assert "a standby" in said, said
+
+
+def test_each_member_serves_patronis_and_etcds_metrics_to_the_allowed_sources() -> None:
+    app = node(APP)
+    for name in MEMBERS:
+        member = address(node(name))
+        assert "patroni_primary{" in app.check_output(f"curl -sS --max-time 5 http://{member}:8008/metrics")
+        assert "etcd_server_has_leader 1" in app.check_output(f"curl -sS --max-time 5 http://{member}:2381/metrics")
 
 
 def test_a_site_yml_rerun_changes_nothing_on_any_host() -> None:
