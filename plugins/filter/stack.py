@@ -7,6 +7,7 @@ few functions derive the structures from it, in one place, where Jinja would hav
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,14 @@ IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # PostgreSQL's own names (and pg_..., which it reserves for its roles).
 RESERVED = ("postgres", "public", "template0", "template1")
 MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# A site's name as nginx and a TLS certificate both take it: a host name (labels of letters, digits
+# - and _, joined by .), which may start with one *. wildcard label; or an IP address (_server_names).
+HOST_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+HOST_NAME = re.compile(rf"(\*\.)?{HOST_LABEL}(\.{HOST_LABEL})*\.?")
+# What an ACME CA validates over HTTP: lower-case DNS names with a dot, as nginx_vhost checks them.
+ACME_NAME = re.compile(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]")
+SERVER_NAME_RULE = ("must be host names (letters, digits, -, _ and ., such as shop.example.org or localhost, "
+                    "the first one without a *. wildcard) or IP addresses")
 
 
 @functools.cache
@@ -117,6 +126,8 @@ def _one_app(inventory: dict[str, Any], defaults: dict[str, Any]) -> dict[str, A
         return inventory.get(f"python_app_{key}", defaults.get(f"python_app_{key}", defaults.get(key)))
 
     names = inventory.get("notes_server_names")
+    if isinstance(names, list) and all(isinstance(n, str) and n for n in names):
+        _server_names("notes_server_names", names, inventory.get("notes_acme", False), {})
     package = value("package")
     return {
         "name": value("name"), "state": value("state"), "purge": value("purge"),
@@ -153,6 +164,35 @@ def _database(where: str, value: Any, app_name: str) -> dict[str, str] | None:
     return out
 
 
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _server_names(field: str, names: list[str], acme: Any, site: dict[str, Any]) -> None:
+    """A site's names, checked here on every host and not only by nginx_vhost on the web hosts: a
+    name nginx would read as two (a space) or a certificate cannot hold stops the run before any
+    host changes. field names them as the inventory does."""
+    bad = [n for n in names if len(n) > 253 or not (HOST_NAME.fullmatch(n) or _is_ip(n))]
+    if names and not bad and names[0].startswith("*."):
+        bad = names[:1]
+    if bad:
+        raise AnsibleFilterError(f"{field} {SERVER_NAME_RULE}; not {', '.join(map(repr, bad))}")
+    if acme is True:
+        not_dns = [n for n in names if not ACME_NAME.fullmatch(n)]
+        if not_dns:
+            raise AnsibleFilterError(
+                f"{field} must be DNS names the CA can validate over HTTP, as acme is true (lower case, with a dot, "
+                f"no wildcard or IP address); not {', '.join(map(repr, not_dns))}")
+        own = [k for k in ("tls_certificate", "tls_certificate_content") if k in site]
+        if own:
+            raise AnsibleFilterError(f"{field}: acme is true, so the site must not set {' or '.join(own)} "
+                                     "(the CA issues its certificate)")
+
+
 def _integer(value: Any) -> bool:
     # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
     return (isinstance(value, int) and not isinstance(value, bool)) or (
@@ -180,6 +220,7 @@ def _entry(index: int, entry: Any, inventory: dict[str, Any], defaults: dict[str
     if not isinstance(names, list) or (state == "present" and not names) \
             or not all(isinstance(n, str) and n for n in names):
         _fail(where, "server_names must be a non-empty list of the host names the app's site answers")
+    _server_names(f"{where}: server_names", names, entry.get("acme", False), entry)
     package = entry.get("package", defaults["python_app_package"])
     if not isinstance(package, str) or not MODULE.fullmatch(package):
         _fail(where, f"package ({package!r}) must be a Python package name")

@@ -963,3 +963,55 @@ def test_apps_refuse_two_apps_with_one_database_user(stack):
                 "database": {"password": "b", "user": "shared"}}]
     with fails("flask_apps: notes and shop both use database user 'shared'; each app needs its own"):
         stack.apps(entries, {}, "/pb")
+
+
+@pytest.mark.parametrize("names", [
+    ["shop.example.org", "www.shop.example.org"], ["localhost", "127.0.0.1"], ["shop.localhost", "*.shop.localhost"],
+    ["Shop.Example.org"], ["::1"], ["xn--bcher-kva.example"],
+])
+def test_apps_accepts_host_names_wildcards_after_the_first_and_ip_addresses(stack, names):
+    [app] = stack.apps([entry("shop", server_names=names)], {}, "/pb")
+    assert app["server_names"] == names
+
+
+@pytest.mark.parametrize(("names", "shown"), [
+    pytest.param(["shop.example.org", "www shop.example.org"], "'www shop.example.org'", id="space"),
+    pytest.param(["shop.example.org;"], "'shop.example.org;'", id="semicolon"),
+    pytest.param(["shop.example.org\n"], "'shop.example.org\\n'", id="newline"),
+    pytest.param(["~^shop\\.(.+)$"], "'~^shop\\\\.(.+)$'", id="regex"),
+    pytest.param(["-shop.example.org"], "'-shop.example.org'", id="leading-dash"),
+    pytest.param(["shop..example.org"], "'shop..example.org'", id="empty-label"),
+    pytest.param(["*.example.org", "example.org"], "'*.example.org'", id="wildcard-first"),
+    pytest.param(["a" * 64 + ".org"], "'" + "a" * 64 + ".org'", id="label-too-long"),
+])
+def test_apps_bad_server_name_fails_naming_the_app_the_field_what_is_allowed_and_the_name(stack, names, shown):
+    with fails(f"flask_apps[1] (shop): server_names must be host names (letters, digits, -, _ and ., such as "
+               f"shop.example.org or localhost, the first one without a *. wildcard) or IP addresses; not {shown}"):
+        stack.apps([entry("notes"), entry("shop", server_names=names)], {}, "/pb")
+
+
+@pytest.mark.parametrize("name", ["localhost", "*.shop.example.org", "Shop.example.org", "127.0.0.1"])
+def test_apps_acme_site_needs_lower_case_dns_names(stack, name):
+    with fails(f"flask_apps[0] (shop): server_names must be DNS names the CA can validate over HTTP, as acme is "
+               f"true (lower case, with a dot, no wildcard or IP address); not {name!r}"):
+        stack.apps([entry("shop", server_names=["shop.example.org", name], acme=True)], {}, "/pb")
+
+
+def test_apps_acme_site_with_a_certificate_of_its_own_fails_naming_it(stack):
+    with fails("flask_apps[0] (shop): server_names: acme is true, so the site must not set tls_certificate"):
+        stack.apps([entry("shop", acme=True, tls_certificate="/c.crt", tls_key="/c.key")], {}, "/pb")
+
+
+def test_apps_acme_site_of_dns_names_passes(stack):
+    [app] = stack.apps([entry("shop", server_names=["shop.example.org", "www.shop.example.org"], acme=True)], {}, "/pb")
+    assert app["acme"] is True
+
+
+def test_one_app_bad_server_name_fails_naming_notes_server_names(stack):
+    with fails("notes_server_names must be host names"):
+        stack.apps(None, {"notes_server_names": ["notes example.org"]}, "/pb")
+
+
+def test_one_app_acme_server_name_must_be_a_dns_name(stack):
+    with fails("notes_server_names must be DNS names the CA can validate"):
+        stack.apps(None, {"notes_server_names": ["localhost"], "notes_acme": True}, "/pb")
