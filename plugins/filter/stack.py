@@ -29,6 +29,11 @@ def _address(hostvars: dict[str, Any], host: str) -> str:
         raise ValueError(f"no IPv4 address is known for {host}: gather its facts first ({exc})") from exc
 
 
+def without_facts(hosts: list[str], hostvars: dict[str, Any]) -> list[str]:
+    """The hosts whose facts were not gathered (unreachable, or refused the setup module), in order."""
+    return [h for h in hosts if not hostvars.get(h, {}).get("ansible_facts", {}).get("module_setup")]
+
+
 def addresses(hosts: list[str], hostvars: dict[str, Any]) -> list[str]:
     """The hosts' own IPv4 addresses (from their facts), in the given order."""
     return [_address(hostvars, h) for h in hosts]
@@ -449,4 +454,5 @@ class FilterModule:
             "uwsgi_upstreams": uwsgi_upstreams,
             "web_hosts_of": web_hosts_of,
             "wheelhouses": wheelhouses,
+            "without_facts": without_facts,
         }

@@ -167,6 +167,41 @@ def test_a_bad_environment_value_is_refused_without_showing_it() -> None:
     assert secret not in run.text
 
 
+# What a stop in the first play must leave: every reachable host of the scenario failed there,
+# having changed nothing, and no play that changes a host begun.
+def assert_stopped_before_any_host_changed(run: PlaybookRun, reachable: set[str]) -> None:
+    assert run.plays == ["Role inputs are valid on every host"], run.plays
+    assert reachable <= set(run.recap), run.recap
+    assert all(run.recap[h]["failures"] == 1 and run.recap[h]["changed"] == 0 for h in reachable), run.recap
+    assert all(stats["changed"] == 0 for stats in run.recap.values()), run.recap
+
+
+def test_an_unreachable_app_host_stops_the_run_before_any_host_changes_naming_it(tmp_path: Path) -> None:
+    # An app host whose name resolves nowhere (the .invalid domain never does), as a host that is
+    # down or mistyped: without the check, the reachable hosts deployed while the web hosts failed.
+    lost = tmp_path / "lost.yml"
+    lost.write_text("app:\n  hosts:\n    notes-lost:\n      ansible_connection: ssh\n"
+                    "      ansible_host: notes-lost.invalid\n")
+    run = run_playbook(PROJECT / "site.yml", inventories=(lost,))
+    assert run.rc != 0, run
+    message = "\n".join(run.messages)
+    assert "Unreachable: notes-lost (facts not gathered" in message, run
+    assert "No host was changed" in message, run
+    assert_stopped_before_any_host_changed(run, {"notes-debian12", "notes-debian13"})
+
+
+def test_a_bad_server_name_in_flask_apps_stops_every_host_before_any_changes_naming_it() -> None:
+    # nginx would read "notes example.org" as two names; it failed only on the web tier, after the
+    # app hosts of other machines had run theirs. Now the first play refuses it on every host.
+    apps = '{"flask_apps": [{"name": "notes", "server_names": ["localhost", "notes example.org"]}]}'
+    run = run_playbook(PROJECT / "site.yml", "--extra-vars", apps)
+    assert run.rc != 0, run
+    message = "\n".join(run.messages)
+    assert "flask_apps[0] (notes): server_names must be host names" in message, run
+    assert "not 'notes example.org'" in message, run
+    assert_stopped_before_any_host_changed(run, {"notes-debian12", "notes-debian13"})
+
+
 def test_rollback_with_no_earlier_release_says_so_and_changes_nothing() -> None:
     # Each host of this scenario holds the one release its converge built.
     run = run_playbook(PROJECT / "playbooks" / "rollback.yml", "--limit", "notes-debian12")

@@ -946,7 +946,8 @@ def test_filter_module_offers_each_filter_under_its_function_name(stack):
     filters = stack.FilterModule().filters()
     assert filters == {name: getattr(stack, name) for name in (
         "addresses", "app_database_password", "app_env", "apps", "database_connections", "databases", "loop_items",
-        "maintenance", "named_addresses", "shared_data", "sites", "uwsgi_upstreams", "web_hosts_of", "wheelhouses")}
+        "maintenance", "named_addresses", "shared_data", "sites", "uwsgi_upstreams", "web_hosts_of", "wheelhouses",
+        "without_facts")}
 
 
 def test_apps_refuse_two_apps_in_one_database(stack):
@@ -1015,3 +1016,17 @@ def test_one_app_bad_server_name_fails_naming_notes_server_names(stack):
 def test_one_app_acme_server_name_must_be_a_dns_name(stack):
     with fails("notes_server_names must be DNS names the CA can validate"):
         stack.apps(None, {"notes_server_names": ["localhost"], "notes_acme": True}, "/pb")
+
+
+def test_without_facts_names_the_hosts_whose_facts_were_not_gathered_in_order(stack):
+    hostvars = {
+        "web": {"ansible_facts": {"module_setup": True, "hostname": "web"}},
+        "lost": {"ansible_facts": {}},
+        "gone": {"ansible_facts": {"discovered_interpreter_python": "/usr/bin/python3"}},
+        "bare": {},
+    }
+    assert stack.without_facts(["lost", "web", "gone", "bare", "absent"], hostvars) == ["lost", "gone", "bare", "absent"]
+
+
+def test_without_facts_of_hosts_that_all_answered_is_empty(stack):
+    assert stack.without_facts(["a"], {"a": {"ansible_facts": {"module_setup": True}}}) == []
