@@ -167,12 +167,12 @@ def test_a_bad_environment_value_is_refused_without_showing_it() -> None:
     assert secret not in run.text
 
 
-# What a stop in the first play must leave: every reachable host of the scenario failed there,
-# having changed nothing, and no play that changes a host begun.
+# What a stop in the first play must leave: no play that changes a host begun, and every host of
+# the scenario there and unchanged. (A failed run_once check counts as one host's failure in the
+# recap; any_errors_fatal stops the others without counting them.)
 def assert_stopped_before_any_host_changed(run: PlaybookRun, reachable: set[str]) -> None:
     assert run.plays == ["Role inputs are valid on every host"], run.plays
     assert reachable <= set(run.recap), run.recap
-    assert all(run.recap[h]["failures"] == 1 and run.recap[h]["changed"] == 0 for h in reachable), run.recap
     assert all(stats["changed"] == 0 for stats in run.recap.values()), run.recap
 
 
