@@ -26,7 +26,8 @@ def _address(hostvars: dict[str, Any], host: str) -> str:
     try:
         return hostvars[host]["ansible_facts"]["default_ipv4"]["address"]
     except KeyError as exc:
-        raise ValueError(f"no IPv4 address is known for {host}: gather its facts first ({exc})") from exc
+        raise ValueError(f"no IPv4 address is known for {host}: it is not in this run (--limit) or was not reached, "
+                         f"or has no default IPv4 route ({exc})") from exc
 
 
 def without_facts(hosts: list[str], hostvars: dict[str, Any]) -> list[str]:
