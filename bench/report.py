@@ -1,6 +1,7 @@
 """Turn the raw runs of one `make bench` into bench/results.md and bench/results.png.
 
-Inputs (bench/tmp): meta.json, http.jsonl (one wrk run per line), provision.json.
+Inputs (bench/tmp): meta.json, http.jsonl (one wrk run per line), provision.json, and when
+present database.jsonl and cluster.jsonl.
 Every ratio compares medians of runs taken in the same session on the same host with the
 same wrk settings. Exits non-zero when a figure is missing.
 """
@@ -383,6 +384,58 @@ def database_section(path: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def cluster_section(path: Path) -> str:
+    """Writes on a cluster of three, synchronous and asynchronous, beside a single database host
+    (bench/cluster.sh)."""
+    if not path.is_file():
+        return ""
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    meta = next((r for r in runs if r["case"] == "meta"), {})
+    by_case: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        if run["case"] != "meta":
+            by_case.setdefault(run["case"], []).append(run)
+    if not by_case:
+        return ""
+    first = next(iter(by_case.values()))[0]
+    when = f" (run on {meta['date']}, {meta.get('processes', '?')} uWSGI workers per app host)" if meta.get("date") else ""
+    labels = {
+        "cluster-sync": "cluster of three, **synchronous** (shipped: a commit waits for a standby)",
+        "cluster-async": "the same cluster, asynchronous (`synchronous_mode: false`)",
+        "single": "a single database host",
+    }
+    out = ["## Writes on a cluster: synchronous, asynchronous, a single database host\n",
+           f"`bench/cluster.sh`: `POST /api/notes` (a note each) from a bookworm app host (both tiers) on three "
+           f"trixie database hosts converged by `site.yml` as a cluster (PostgreSQL 17 under Patroni, etcd), "
+           f"switched between synchronous and asynchronous commits through Patroni's REST API "
+           f"(`PATCH /config`, each run starting once the leader's `synchronous_standby_names` says so), "
+           f"beside a second app host on one trixie database host. wrk inside each app host, "
+           f"`-c{first['connections']} -d{first['duration']}s`, {len({r['round'] for r in runs if 'round' in r})} "
+           f"rounds, the three cases in a new order each round; medians"
+           + when + ".\n",
+           "| case | req/s | p50 ms | p99 ms | req/s per round | p99 ms per round |", "|---|---:|---:|---:|---|---|"]
+    for name, label in labels.items():
+        cs = by_case.get(name)
+        if not cs:
+            continue
+        cs = sorted(cs, key=lambda c: c["round"])
+        rps = ", ".join(f"{c['rps']:,.0f}" for c in cs)
+        p99 = ", ".join(f"{c['p99_ms']:.1f}" for c in cs)
+        out.append(f"| {label} | {med([c['rps'] for c in cs]):,.0f} | {med([c['p50_ms'] for c in cs]):.1f} | "
+                   f"{med([c['p99_ms'] for c in cs]):.1f} | {rps} | {p99} |")
+    sync, asyn, single = (by_case.get(n) for n in labels)
+    if sync and asyn:
+        rounds = {c["round"]: c["rps"] for c in asyn}
+        per = [c["rps"] / rounds[c["round"]] for c in sorted(sync, key=lambda c: c["round"]) if c["round"] in rounds]
+        out.append(f"\nSynchronous / asynchronous: **{med([c['rps'] for c in sync]) / med([c['rps'] for c in asyn]):.2f}** "
+                   f"of the requests per second (per round: {', '.join(f'{r:.2f}' for r in per)}); p99 "
+                   f"{med([c['p99_ms'] for c in sync]):.1f} ms against {med([c['p99_ms'] for c in asyn]):.1f} ms.")
+    if sync and single:
+        out.append(f"\nSynchronous cluster / single database host: "
+                   f"**{med([c['rps'] for c in sync]) / med([c['rps'] for c in single]):.2f}** of the requests per second.")
+    return "\n".join(out) + "\n"
+
+
 def ansible_forks() -> int:
     """forks in the project's ansible.cfg (what a run uses)."""
     import configparser
@@ -687,7 +740,8 @@ def main(tmp: Path, dest: Path) -> int:
     if missing:
         print(f"report: no runs for {', '.join(missing)}", file=sys.stderr)
         return 1
-    (dest / "results.md").write_text(render(meta, cases, prov, conn) + "\n" + database_section(tmp / "database.jsonl"))
+    (dest / "results.md").write_text(render(meta, cases, prov, conn) + "\n" + database_section(tmp / "database.jsonl")
+                                     + "\n" + cluster_section(tmp / "cluster.jsonl"))
     chart(cases, prov, dest / "results.png", int(meta["cores"]))
     print(f"report: wrote {dest / 'results.md'} and {dest / 'results.png'}")
     return 0
