@@ -74,6 +74,8 @@ processes=$(docker exec "$app_host" awk -F' *= *' '$1 == "processes" {print $2}'
 address() { docker inspect -f "{{(index .NetworkSettings.Networks \"$network\").IPAddress}}" "$1"; }
 rest=$(address "${db_hosts[0]}")
 [ -n "$rest" ] || die "${db_hosts[0]} has no address on $network"
+# Patroni's REST API is asked from the first database host, with curl (the hosts are bare: none).
+docker exec "${db_hosts[0]}" sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null'
 
 # leader: the member Patroni says leads (its REST API, read from a database host: reads need no password).
 leader() {
