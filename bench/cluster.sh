@@ -131,6 +131,8 @@ PY
 
 cases=("cluster-sync|$app_host" "cluster-async|$app_host" "single|$single_app")
 : >"$out"
+# The machine's load (other tests share its cores), for the report.
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for rep in $(seq "$reps"); do
   mapfile -t order < <(printf '%s\n' "${cases[@]}" | shuf)
   for c in "${order[@]}"; do
@@ -143,10 +145,11 @@ for rep in $(seq "$reps"); do
     run_case "$name" "$host" "$rep"
   done
 done
-python3 - "$out" "$processes" <<'PY'
-import json, sys, time
+python3 - "$out" "$processes" "$load_start" <<'PY'
+import json, os, sys, time
 with open(sys.argv[1], "a") as fh:
     fh.write(json.dumps({"case": "meta", "processes": int(sys.argv[2]),
-                         "date": time.strftime("%Y-%m-%d %H:%M %Z")}) + "\n")
+                         "date": time.strftime("%Y-%m-%d %H:%M %Z"), "cores": os.cpu_count(),
+                         "load_start": sys.argv[3], "load_end": " ".join(open("/proc/loadavg").read().split()[:3])}) + "\n")
 PY
 log "cluster figures in $out"

@@ -399,6 +399,10 @@ def cluster_section(path: Path) -> str:
         return ""
     first = next(iter(by_case.values()))[0]
     when = f" (run on {meta['date']}, {meta.get('processes', '?')} uWSGI workers per app host)" if meta.get("date") else ""
+    if meta.get("load_start"):
+        when += (f". The machine's load average (1, 5, 15 min) was {meta['load_start']} as the rounds began and "
+                 f"{meta['load_end']} as they ended, on {meta.get('cores', '?')} cores: every host here, and "
+                 f"whatever else ran, shared them, so the figures are relative to each other, not capacities")
     labels = {
         "cluster-sync": "cluster of three, **synchronous** (shipped: a commit waits for a standby)",
         "cluster-async": "the same cluster, asynchronous (`synchronous_mode: false`)",
