@@ -428,15 +428,19 @@ def cluster_section(path: Path) -> str:
         out.append(f"| {label} | {med([c['rps'] for c in cs]):,.0f} | {med([c['p50_ms'] for c in cs]):.1f} | "
                    f"{med([c['p99_ms'] for c in cs]):.1f} | {rps} | {p99} |")
     sync, asyn, single = (by_case.get(n) for n in labels)
-    if sync and asyn:
-        rounds = {c["round"]: c["rps"] for c in asyn}
-        per = [c["rps"] / rounds[c["round"]] for c in sorted(sync, key=lambda c: c["round"]) if c["round"] in rounds]
-        out.append(f"\nSynchronous / asynchronous: **{med([c['rps'] for c in sync]) / med([c['rps'] for c in asyn]):.2f}** "
-                   f"of the requests per second (per round: {', '.join(f'{r:.2f}' for r in per)}); p99 "
-                   f"{med([c['p99_ms'] for c in sync]):.1f} ms against {med([c['p99_ms'] for c in asyn]):.1f} ms.")
-    if sync and single:
-        out.append(f"\nSynchronous cluster / single database host: "
-                   f"**{med([c['rps'] for c in sync]) / med([c['rps'] for c in single]):.2f}** of the requests per second.")
+    for num, den, label in ((sync, asyn, "Synchronous / asynchronous"),
+                            (sync, single, "Synchronous cluster / single database host"),
+                            (asyn, single, "Asynchronous cluster / single database host")):
+        if not (num and den):
+            continue
+        rounds = {c["round"]: c["rps"] for c in den}
+        per = [c["rps"] / rounds[c["round"]] for c in sorted(num, key=lambda c: c["round"]) if c["round"] in rounds]
+        agree = (f"every round agrees within +-{NOISE:.0%} or beyond it on the same side" if
+                 all(r >= 1 - NOISE for r in per) or all(r <= 1 + NOISE for r in per) else
+                 "**the rounds disagree** (some beyond +-10 % either way): this run does not tell them apart")
+        out.append(f"\n{label}: **{med([c['rps'] for c in num]) / med([c['rps'] for c in den]):.2f}** of the requests "
+                   f"per second (medians; per round: {', '.join(f'{r:.2f}' for r in per)}: {agree}); p99 "
+                   f"{med([c['p99_ms'] for c in num]):.1f} ms against {med([c['p99_ms'] for c in den]):.1f} ms.")
     return "\n".join(out) + "\n"
 
 
