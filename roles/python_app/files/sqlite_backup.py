@@ -7,7 +7,8 @@ the writer). The copy is made a single self-contained file (journal_mode DELETE)
 PRAGMA integrity_check, synced, and only then renamed to NAME-YYYYmmddTHHMMSSZ.sqlite3 in the
 backup directory, so a backup file that exists is complete and checked. Backups older than KEEP_DAYS
 are removed, never the newest one. Prints one JSON line; exits non-zero when the copy fails its
-check (and keeps nothing of it).
+check (and keeps nothing of it), or when the copy would leave less than a tenth of the backup
+directory's file system free (it is not started: a backup never fills the disk).
 
 usage: sqlite_backup.py DATABASE BACKUP_DIR NAME KEEP_DAYS
 """
@@ -24,6 +25,20 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 STAMP = "%Y%m%dT%H%M%SZ"
+# What share of the backup directory's file system a backup leaves free, at least.
+KEEP_FREE = 0.10
+
+
+def space_problem(database: Path, directory: Path) -> str | None:
+    """Why the copy must not start, or None: it would leave less than KEEP_FREE of the file system
+    free. The copy is at most the database and its WAL together."""
+    need = sum(path.stat().st_size for path in (database, Path(f"{database}-wal")) if path.exists())
+    fs = os.statvfs(directory)
+    free, keep = fs.f_bavail * fs.f_frsize, int(fs.f_blocks * fs.f_frsize * KEEP_FREE)
+    if free - need >= keep:
+        return None
+    return (f"not enough free space in {directory}: the copy needs up to {need} bytes, {free} are free, "
+            f"and {keep} ({KEEP_FREE:.0%} of the file system) stay free")
 
 
 def backups(directory: Path, name: str) -> list[tuple[datetime, Path]]:
@@ -71,6 +86,9 @@ def main(database: str, backup_dir: str, name: str, keep_days: str) -> int:
         stale.unlink()
     started = time.monotonic()
     try:
+        problem = space_problem(db, directory)
+        if problem:
+            raise RuntimeError(problem)
         copy(db, partial)
         os.replace(partial, final)
         dir_fd = os.open(directory, os.O_RDONLY)

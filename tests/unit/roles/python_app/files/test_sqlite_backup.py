@@ -187,6 +187,46 @@ def test_missing_backup_dir_fails_naming_the_database(back_up, database, tmp_pat
     assert out["error"]
 
 
+class FileSystem:
+    """What os.statvfs says of a file system of `size` bytes with `free` of them free."""
+
+    def __init__(self, size: int, free: int) -> None:
+        self.f_frsize, self.f_blocks, self.f_bavail = 1, size, free
+
+
+def test_backup_that_would_leave_under_a_tenth_of_the_disk_free_is_not_started(
+        back_up, sqlite_backup, database, backup_dir, monkeypatch):
+    need = database.stat().st_size
+    monkeypatch.setattr(sqlite_backup.os, "statvfs", lambda path: FileSystem(size=100 * need, free=10 * need + need - 1))
+
+    code, out = back_up(database, backup_dir)
+
+    assert code == 1
+    assert (out["database"], out["backup"]) == (str(database), None)
+    assert out["error"].startswith(f"not enough free space in {backup_dir}: the copy needs up to {need} bytes")
+    assert list(backup_dir.iterdir()) == []
+
+
+def test_backup_that_leaves_a_tenth_of_the_disk_free_is_taken(back_up, sqlite_backup, database, backup_dir, monkeypatch):
+    need = database.stat().st_size
+    monkeypatch.setattr(sqlite_backup.os, "statvfs", lambda path: FileSystem(size=100 * need, free=10 * need + need))
+
+    code, out = back_up(database, backup_dir)
+
+    assert (code, out["integrity"]) == (0, "ok")
+
+
+def test_free_space_a_backup_needs_counts_the_databases_wal(sqlite_backup, database, backup_dir, monkeypatch):
+    wal = Path(f"{database}-wal")
+    wal.write_bytes(b"\0" * 4096)
+    need = database.stat().st_size + 4096
+    monkeypatch.setattr(sqlite_backup.os, "statvfs", lambda path: FileSystem(size=10 * need, free=need + need - 1))
+
+    assert sqlite_backup.space_problem(database, backup_dir) is not None
+    wal.unlink()
+    assert sqlite_backup.space_problem(database, backup_dir) is None
+
+
 def test_leftovers_of_an_interrupted_run_are_removed(back_up, database, backup_dir):
     for leftover in (".notes-20250101T030000Z.sqlite3.partial", ".notes-20250101T030000Z.sqlite3.partial-journal",
                      ".notes-20250101T030000Z.sqlite3.partial-wal", ".notes-20250101T030000Z.sqlite3.partial-shm"):
