@@ -91,6 +91,7 @@ def test_no_uwsgi_process_listens_on_a_network_address(host):
 
 
 def test_app_socket_queues_the_configured_backlog(host):
-    # listen = 1024 (uWSGI's default of 100 gave 87% 502s at 256 clients in bench/); ss shows it as Send-Q.
+    # listen = 1024 (uWSGI's default of 100 answers part of 256 clients with 502s: bench/results.md,
+    # "Listen backlog under 256 connections"); ss shows it as Send-Q.
     listening = host.check_output(f"ss -xlH src {APP_SOCKET}").split()
     assert listening[3] == "1024", listening
