@@ -3,6 +3,8 @@
 - docs/apps.md's lock-file recipe is the command that wrote the bundled app's lock, and no lock in
   the project carries an index URL or find-links (they would send the controller's downloads to
   whatever index the author's machine had);
+- docs/apps.md's example of a one-app inventory turned into flask_apps describes the same app
+  twice, and starts from the production inventory that README step 3 copies;
 - the README's own inventory, inventory/mine, is ignored by git, as backups/ is;
 - a run prints no warning: every deprecation is off in ansible.cfg, because ansible-core 2.19 has no
   way to silence the one about Mitogen's strategy alone, so the deprecations it hides are checked
@@ -20,6 +22,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -117,3 +120,26 @@ def test_the_deprecations_ansible_cfg_hides_are_only_the_known_ones(run: str) ->
     shown = re.findall(r"\[DEPRECATION WARNING\]: (.*)", done.stderr)
     unknown = [message for message in shown if not any(message.startswith(known) for known in KNOWN_DEPRECATIONS)]
     assert not unknown, f"a deprecation to act on, or to list in KNOWN_DEPRECATIONS with its reason: {unknown}"
+
+
+def _yaml_block(docs: str, first_line: str) -> dict:
+    block = re.search(rf"```yaml\n({re.escape(first_line)}.*?)```", docs, re.S)
+    assert block, f"docs/apps.md has no YAML block starting {first_line!r}"
+    return yaml.safe_load(block.group(1))
+
+
+def test_the_docs_one_app_inventory_and_its_flask_apps_form_describe_the_same_app(load_file) -> None:
+    """docs/apps.md, "From one app to flask_apps": the "after" block deploys the app of "before"."""
+    stack = load_file("plugins/filter/stack.py")
+    docs = (ROOT / "docs" / "apps.md").read_text()
+    before = _yaml_block(docs, "# before: inventory/mine/group_vars/all/main.yml")
+    after = _yaml_block(docs, "# after:")
+    flask_apps = after.pop("flask_apps")
+    [one] = stack.apps(None, before, "/pb")
+    [entry] = stack.apps(flask_apps, after, "/pb")
+    same = ("name", "state", "server_names", "acme", "src_dir", "package", "wsgi_module", "env_prefix", "env",
+            "static_dir", "health_url", "database", "uwsgi_port", "harakiri", "max_body_mb", "processes")
+    assert {k: entry[k] for k in same} == {k: one[k] for k in same}
+    # The "before" block is the production inventory's app, as README step 3 copies it.
+    production = (ROOT / "inventory" / "production" / "group_vars" / "all" / "main.yml").read_text()
+    assert {k: v for k, v in yaml.safe_load(production).items() if k in before} == before
