@@ -281,6 +281,10 @@ def apps(flask_apps: list[dict[str, Any]] | None, inventory: dict[str, Any], pla
         _fail("flask_apps", f"{', '.join(shared)} would apply to every app: with flask_apps, give each app's "
                             "in its entry (its user and paths come from its name; its migration, from its "
                             "pyproject.toml's [tool.flask-deploy] migrate)")
+    # Not read with flask_apps, and left behind it would move the app's data back to SQLite unseen.
+    if inventory.get("notes_database") is not None:
+        _fail("flask_apps", "notes_database is not read with flask_apps: give the app's database in its entry "
+                            "(database: {password: ...}, docs/apps.md)")
     out = [_entry(i, entry, inventory, defaults) for i, entry in enumerate(flask_apps)]
     _distinct(out, "name", lambda a: [a["name"]])
     # nftables tables and nginx variables spell - as _.

@@ -335,6 +335,18 @@ def test_apps_with_flask_apps_names_every_per_app_option_set_in_the_inventory(st
         stack.apps([entry()], {"python_app_root": "/srv/x", "python_app_user": "x"}, "/pb")
 
 
+def test_apps_with_flask_apps_refuses_notes_database_left_in_the_inventory(stack):
+    # The one-app inventory's database, not moved into the entry: the app would go back to SQLite.
+    with fails("flask_apps: notes_database is not read with flask_apps: give the app's database in its entry"):
+        stack.apps([entry()], {"notes_database": {"password": "pw"}}, "/pb")
+
+
+def test_apps_with_flask_apps_takes_notes_database_unset_as_absent(stack):
+    # -e '{"notes_database": null}' is how a run takes the one app back to SQLite.
+    [app] = stack.apps([entry()], {"notes_database": None}, "/pb")
+    assert app["database"] is None
+
+
 @pytest.mark.parametrize("bad, message", [
     pytest.param("notes", "flask_apps[1]: must be a dict with at least a name", id="not-a-dict"),
     pytest.param({"name": "shop", "server_names": ["s.org"], "port": 1, "colour": "red"},
