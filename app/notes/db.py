@@ -231,6 +231,32 @@ def _kept_postgresql(url: str) -> Any:
     return conn
 
 
+# Each worker's one SQLite connection that is never closed nor queried after its first read: while
+# it is open, SQLite keeps the database's -wal and -shm files, which it would otherwise delete when
+# a request's connection closes as the last one, and the next request would have to create again.
+# On a full disk it could not: reads would fail with the writes. Opened in the worker, never in the
+# master before uWSGI forks.
+_ANCHOR: dict[str, Any] = {"pid": None, "path": None, "conn": None}
+
+
+def _anchor(path: str) -> None:
+    if (_ANCHOR["pid"], _ANCHOR["path"]) == (os.getpid(), path):
+        return
+    if _ANCHOR["pid"] == os.getpid():  # another database (tests): this worker's earlier anchor goes
+        release_anchor()
+    conn = sqlite3.connect(path, timeout=5, check_same_thread=False)
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # maps the -shm; no transaction stays open
+    _ANCHOR.update(pid=os.getpid(), path=path, conn=conn)
+
+
+def release_anchor() -> None:
+    """Closes this worker's anchor: the last connection to close then lets SQLite remove the -wal and
+    -shm files (needed to leave WAL mode)."""
+    if _ANCHOR["conn"] is not None and _ANCHOR["pid"] == os.getpid():
+        _ANCHOR["conn"].close()
+    _ANCHOR.update(pid=None, path=None, conn=None)
+
+
 def get_db() -> Database:
     db: Database | None = g.get("db")
     if db is None:
@@ -240,6 +266,8 @@ def get_db() -> Database:
             # The database may have been unreachable at startup.
             prepare(path)
             current_app.extensions["notes_schema_ready"] = True
+        if not url:
+            _anchor(path)
         db = Database(url, path, _postgresql(url) if url else None)
         g.db = db
     return db

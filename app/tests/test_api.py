@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -207,8 +208,10 @@ def full_disk_client(sqlite_app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flas
 
     client = sqlite_app.test_client()
     _post(client, 3)
+    notes_db.release_anchor()  # leaving WAL mode needs the database to itself
     with sqlite_app.app_context():
         db = get_db()
+        notes_db.release_anchor()
         db.execute("PRAGMA journal_mode=DELETE")  # WAL would take writes into a log file of its own
         limit = db.execute("PRAGMA page_count").fetchone()[0] + 2
     connect = notes_db.connect
@@ -220,6 +223,14 @@ def full_disk_client(sqlite_app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flas
 
     monkeypatch.setattr(notes_db, "connect", limited)
     return client
+
+
+def test_the_wal_and_shm_files_outlive_every_requests_connection(sqlite_app: Flask, tmp_path: Path) -> None:
+    # A worker keeps them (its anchor): on a full disk they could not be made again, and reads would fail.
+    client = sqlite_app.test_client()
+    _post(client, 1)
+    assert client.get("/api/notes").status_code == 200
+    assert sorted(p.name for p in tmp_path.glob("notes.sqlite3-*")) == ["notes.sqlite3-shm", "notes.sqlite3-wal"]
 
 
 def _post_until_refused(client: FlaskClient, path: str, **kwargs: object) -> list[int]:
