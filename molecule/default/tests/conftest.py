@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from testlib.load import Report
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups in its own hook
@@ -16,3 +19,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         host = callspec.params.get("_testinfra_host") if callspec else None
         name = getattr(getattr(host, "backend", None), "hostname", None) if host else None
         item.add_marker(pytest.mark.xdist_group(name or "playbook"))
+
+
+@pytest.fixture(scope="module")
+def report(host: Any) -> Report:
+    """The host's table of faults under load (.cache/default-HOST-report.md, printed by make test)."""
+    return Report(f"default-{host.backend.get_hostname()}", fresh=False)

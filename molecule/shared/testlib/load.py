@@ -56,13 +56,15 @@ def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: 
 class Report:
     """A markdown table of cases under load, written to .cache/<name>-report.md."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, fresh: bool = True) -> None:
+        """fresh=False adds to the table an earlier test module began (scripts/test removes it first)."""
         self.path = PROJECT / ".cache" / f"{name}-report.md"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(
-            "| case | requests sent | failed | longest gap without a success | recovery |\n"
-            "|---|---|---|---|---|\n"
-        )
+        if fresh or not self.path.exists():
+            self.path.write_text(
+                "| case | requests sent | failed | longest gap without a success | recovery |\n"
+                "|---|---|---|---|---|\n"
+            )
 
     def add(self, case: str, summary: dict[str, Any], recovery: str = "") -> None:
         gap = summary.get("longest_gap_without_success_s")
