@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from testlib.http import curl
+from testlib.load import load
 from testlib.layout import (
     APP_USER,
     EMPEROR_INI,
@@ -65,6 +66,19 @@ def test_service_reloads_on_a_host_without_procps(host, service):
     finally:
         host.check_output("mv /usr/bin/kill.flask-deploy-test /usr/bin/kill")
     assert result.rc == 0, result.stderr
+
+
+def test_an_nginx_reload_storm_fails_no_request(host, report):
+    # 20 reloads half a second apart under GET and POST load: old workers finish what they hold,
+    # new ones take the listening sockets; no request is refused or cut.
+    with load(host, "/api/notes?limit=5") as reads, load(host, post_notes=True) as writes:
+        for _ in range(20):
+            host.check_output(f"systemctl reload {NGINX_SERVICE}")
+            time.sleep(0.5)
+    report.add("nginx reload storm (20 reloads 0.5 s apart): GETs", reads, "no wait")
+    report.add("... POSTs meanwhile", writes, "no wait")
+    assert (reads["failed"], writes["failed"]) == (0, 0), (reads, writes)
+    assert reads["sent"] > 100 and writes["sent"] > 100, (reads, writes)
 
 
 def test_nginx_configuration_loads_without_a_warning(host):
