@@ -1,6 +1,8 @@
 """The alert rules each role ships (roles/*/files/*.rules.yml), run by promtool on the unit tests
 of tests/promtool (Debian's prometheus package: scripts/bootstrap installs it on the controller).
-Every alert has a test that sees it fire and one where no alert of its name is expected (exp_alerts: [])."""
+Every alert has a test that sees it fire and one where no alert of its name is expected (exp_alerts: []).
+A role whose thresholds are parameters writes its rules from templates/<role>.rules.yml.j2; its
+files/<role>.rules.yml, which promtool tests, is that template with the role's defaults."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import jinja2
 import pytest
 import yaml
 
@@ -15,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = sorted(ROOT.glob("roles/*/files/*.rules.yml"))
 TESTS = ROOT / "tests" / "promtool"
 PROMTOOL = shutil.which("promtool")
+TEMPLATES = sorted(ROOT.glob("roles/*/templates/*.rules.yml.j2"))
 
 
 
@@ -68,3 +72,27 @@ def test_every_alert_is_seen_firing_and_silent(rules):
     for name in alerts(rules):
         assert name in fired, f"{name}: no test sees it fire"
         assert name in silent, f"{name}: no test sees it stay silent"
+
+
+def rendered_with_defaults(template: Path) -> str:
+    """The template as the prometheus_rules entry point writes it (the template module's << >>
+    delimiters, its trim_blocks) with the role's defaults; an undefined name fails."""
+    role = template.parents[1]
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    env = jinja2.Environment(variable_start_string="<<", variable_end_string=">>", trim_blocks=True,
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(template.read_text()).render(**defaults)
+
+
+def test_the_roles_with_threshold_parameters_template_their_rules():
+    assert [p.relative_to(ROOT).as_posix() for p in TEMPLATES] == [
+        "roles/nginx_vhost/templates/nginx_vhost.rules.yml.j2",
+        "roles/python_app/templates/python_app.rules.yml.j2",
+    ]
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_shipped_rules_are_their_template_with_the_roles_defaults(template):
+    shipped = template.parents[1] / "files" / template.name.removesuffix(".j2")
+    assert rendered_with_defaults(template) == shipped.read_text(), (
+        f"{shipped.relative_to(ROOT)} differs from {template.relative_to(ROOT)} with the role's defaults: edit both")
