@@ -7,6 +7,7 @@ few functions derive the structures from it, in one place, where Jinja would hav
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
 import re
 from pathlib import Path
@@ -80,6 +81,30 @@ def wheelhouses(hosts: list[str], hostvars: dict[str, Any], cache: str, key: str
         if entry not in out:
             out.append(entry)
     return out
+
+
+def venv_name(lock_sha256: str, python_path: str, python_version: str) -> str:
+    """The name of the virtualenv that a lock file's requirements make under a host's Python:
+    py<major.minor>-<16 hex of sha256 over the lock's digest, the Python's path and version>.
+
+    Every release whose lock is the same runs in it, on the same Python; a changed lock, or another
+    Python (a path, or a minor version, which names site-packages) makes another one."""
+    if not re.fullmatch(r"[0-9a-f]{64}", str(lock_sha256)):
+        raise AnsibleFilterError(f"venv_name: the lock's digest must be a sha256 in hex, not {lock_sha256!r}")
+    version = ".".join(str(python_version).split(".")[:2])
+    if not re.fullmatch(r"\d+\.\d+", version):
+        raise AnsibleFilterError(f"venv_name: the Python version must be major.minor[.micro], not {python_version!r}")
+    if not str(python_path).startswith("/"):
+        raise AnsibleFilterError(f"venv_name: the Python must be an absolute path, not {python_path!r}")
+    key = hashlib.sha256("\0".join((lock_sha256, str(python_path), version)).encode()).hexdigest()
+    return f"py{version}-{key[:16]}"
+
+
+def unused_venvs(venvs: list[str], venv_of: dict[str, str], kept_releases: list[str], in_use: list[str]) -> list[str]:
+    """The virtualenvs (names, of venvs) that no kept release links to (venv_of: release -> name) and
+    that are not in_use (the one this run built or runs): the ones to prune."""
+    linked = {venv_of[r] for r in kept_releases if r in venv_of}
+    return [v for v in venvs if v not in linked and v not in in_use]
 
 
 # What an entry of flask_apps may say. The app's code and limits map to python_app's options of the
@@ -456,7 +481,9 @@ class FilterModule:
             "maintenance": maintenance,
             "shared_data": shared_data,
             "sites": sites,
+            "unused_venvs": unused_venvs,
             "uwsgi_upstreams": uwsgi_upstreams,
+            "venv_name": venv_name,
             "web_hosts_of": web_hosts_of,
             "wheelhouses": wheelhouses,
             "without_facts": without_facts,

@@ -158,6 +158,66 @@ def test_wheelhouses_of_no_hosts_is_empty(stack):
     assert stack.wheelhouses([], HOSTVARS, "/cache", "k1") == []
 
 
+# venv_name, unused_venvs ------------------------------------------------------------------------
+
+LOCK_A, LOCK_B = "a" * 64, "b" * 64
+
+
+def test_venv_name_is_the_same_for_the_same_lock_and_python(stack):
+    assert stack.venv_name(LOCK_A, "/usr/bin/python3", "3.11") == stack.venv_name(LOCK_A, "/usr/bin/python3", "3.11")
+
+
+def test_venv_name_says_the_python_minor_version_and_sixteen_hex_digits(stack):
+    assert re.fullmatch(r"py3\.11-[0-9a-f]{16}", stack.venv_name(LOCK_A, "/usr/bin/python3", "3.11.2"))
+
+
+def test_venv_name_ignores_the_python_micro_version(stack):
+    # A point release of Debian's Python keeps its site-packages: the virtualenv stays valid.
+    assert stack.venv_name(LOCK_A, "/usr/bin/python3", "3.11.2") == stack.venv_name(LOCK_A, "/usr/bin/python3", "3.11.9")
+
+
+@pytest.mark.parametrize("other", [
+    pytest.param((LOCK_B, "/usr/bin/python3", "3.11"), id="another-lock"),
+    pytest.param((LOCK_A, "/usr/local/bin/python3", "3.11"), id="another-python-path"),
+    pytest.param((LOCK_A, "/usr/bin/python3", "3.13"), id="another-python-minor-version"),
+])
+def test_venv_name_changes_with_the_lock_the_python_path_or_its_minor_version(stack, other):
+    assert stack.venv_name(LOCK_A, "/usr/bin/python3", "3.11") != stack.venv_name(*other)
+
+
+@pytest.mark.parametrize(("lock", "path", "version", "says"), [
+    ("abc", "/usr/bin/python3", "3.11", "the lock's digest must be a sha256"),
+    (LOCK_A, "python3", "3.11", "the Python must be an absolute path"),
+    (LOCK_A, "/usr/bin/python3", "three", "the Python version must be major.minor"),
+])
+def test_venv_name_refuses_what_names_no_virtualenv(stack, lock, path, version, says):
+    with pytest.raises(AnsibleFilterError, match=says):
+        stack.venv_name(lock, path, version)
+
+
+def test_unused_venvs_are_the_ones_no_kept_release_links_to(stack):
+    venv_of = {"r1": "v-old", "r2": "v-a", "r3": "v-a", "r4": "v-b"}
+    assert stack.unused_venvs(["v-a", "v-b", "v-old"], venv_of, ["r2", "r3", "r4"], []) == ["v-old"]
+
+
+def test_unused_venvs_keep_the_one_in_use_though_no_release_links_to_it_yet(stack):
+    # The virtualenv this run built for its release, which it links only after the build.
+    assert stack.unused_venvs(["v-a", "v-new"], {"r1": "v-a"}, ["r1"], ["v-new"]) == []
+
+
+def test_unused_venvs_include_a_build_cut_short_that_no_release_uses(stack):
+    assert stack.unused_venvs(["v-a", "v-partial"], {"r1": "v-a"}, ["r1"], []) == ["v-partial"]
+
+
+def test_unused_venvs_leave_releases_with_their_own_virtualenv_alone(stack):
+    # r0 was built before virtualenvs were shared (venv_of leaves it out): it names none of them.
+    assert stack.unused_venvs(["v-a"], {"r1": "v-a"}, ["r0", "r1"], []) == []
+
+
+def test_unused_venvs_of_no_venvs_is_empty(stack):
+    assert stack.unused_venvs([], {"r1": "v-a"}, ["r1"], []) == []
+
+
 # apps: the one app of python_app_* and notes_* ------------------------------------------------
 
 
@@ -959,7 +1019,8 @@ def test_filter_module_offers_each_filter_under_its_function_name(stack):
     filters = stack.FilterModule().filters()
     assert filters == {name: getattr(stack, name) for name in (
         "addresses", "app_database_password", "app_env", "apps", "database_connections", "databases", "loop_items",
-        "maintenance", "named_addresses", "shared_data", "sites", "uwsgi_upstreams", "web_hosts_of", "wheelhouses",
+        "maintenance", "named_addresses", "shared_data", "sites", "unused_venvs", "uwsgi_upstreams", "venv_name",
+        "web_hosts_of", "wheelhouses",
         "without_facts")}
 
 

@@ -199,7 +199,8 @@ def test_documentation_names_the_options_and_return_values_it_has(tmp_path, run,
     _, result = run(**args(tmp_path))
     documented = yaml.safe_load(releases_info.DOCUMENTATION)
     assert documented["module"] == "releases_info"
-    assert set(documented["options"]) == set(result["invocation"]["module_args"]) == {"path", "current", "marker"}
+    assert set(documented["options"]) == set(result["invocation"]["module_args"]) == {
+        "path", "current", "marker", "venvs", "venv_marker", "venv_link"}
     assert set(yaml.safe_load(releases_info.RETURN)) == set(result) - {"changed", "invocation"}
 
 
@@ -209,3 +210,91 @@ def test_runs_as_the_script_ansible_executes(tmp_path, capsys):
         runpy.run_path(str(ROOT / "plugins" / "modules" / "releases_info.py"), run_name="__main__")
     assert exited.value.code == 0
     assert json.loads(capsys.readouterr().out)["releases"] == ["20240101T000000Z-a"]
+
+
+def venv(root, name: str, complete: bool = True):
+    path = root / "venvs" / name
+    (path / "bin").mkdir(parents=True)
+    if complete:
+        (path / ".complete").write_text("")
+    return path
+
+
+def linked(root, release_name: str, venv_name: str, relative: bool = True):
+    """A complete release whose venv is a link to the shared virtualenv venv_name."""
+    path = root / "releases" / release_name
+    (path / "app").mkdir(parents=True)
+    (path / "venv").symlink_to(f"../../venvs/{venv_name}" if relative else root / "venvs" / venv_name)
+    return path
+
+
+def test_without_venvs_no_virtualenvs_are_listed(tmp_path, run):
+    venv(tmp_path, "py3.11-aaaa")
+    _, result = run(**args(tmp_path))
+    assert (result["venvs"], result["complete_venvs"], result["venv_of"]) == ([], [], {})
+
+
+def test_venvs_are_the_virtualenv_directories_sorted_and_complete_ones_hold_their_marker(tmp_path, run):
+    venv(tmp_path, "py3.11-bbbb", complete=False)
+    venv(tmp_path, "py3.11-aaaa")
+    (tmp_path / "venvs" / ".py3.11-tmp").mkdir()
+    _, result = run(**args(tmp_path, venvs=str(tmp_path / "venvs")))
+    assert result["venvs"] == ["py3.11-aaaa", "py3.11-bbbb"]
+    assert result["complete_venvs"] == ["py3.11-aaaa"]
+
+
+def test_missing_venvs_directory_holds_no_virtualenvs(tmp_path, run):
+    release(tmp_path, "20240101T000000Z-a")
+    rc, result = run(**args(tmp_path, venvs=str(tmp_path / "venvs")))
+    assert (rc, result["venvs"], result["complete_venvs"]) == (0, [], [])
+
+
+@pytest.mark.parametrize("relative", [True, False], ids=["relative-link", "absolute-link"])
+def test_venv_of_names_the_shared_virtualenv_each_release_links_to(tmp_path, run, relative):
+    venv(tmp_path, "py3.11-aaaa")
+    venv(tmp_path, "py3.11-bbbb")
+    linked(tmp_path, "20240101T000000Z-a", "py3.11-aaaa", relative)
+    linked(tmp_path, "20240201T000000Z-b", "py3.11-aaaa", relative)
+    linked(tmp_path, "20240301T000000Z-c", "py3.11-bbbb", relative)
+    _, result = run(**args(tmp_path, venvs=str(tmp_path / "venvs")))
+    assert result["venv_of"] == {"20240101T000000Z-a": "py3.11-aaaa", "20240201T000000Z-b": "py3.11-aaaa",
+                                 "20240301T000000Z-c": "py3.11-bbbb"}
+
+
+def test_a_release_with_a_virtualenv_of_its_own_links_to_none(tmp_path, run):
+    release(tmp_path, "20240101T000000Z-a")  # built before virtualenvs were shared: venv/ is a directory
+    _, result = run(**args(tmp_path, venvs=str(tmp_path / "venvs")))
+    assert result["venv_of"] == {}
+    assert result["complete"] == ["20240101T000000Z-a"]
+
+
+def test_a_release_is_complete_when_the_virtualenv_it_links_to_is(tmp_path, run):
+    venv(tmp_path, "py3.11-aaaa")
+    venv(tmp_path, "py3.11-bbbb", complete=False)
+    linked(tmp_path, "20240101T000000Z-a", "py3.11-aaaa")
+    linked(tmp_path, "20240201T000000Z-b", "py3.11-bbbb")
+    _, result = run(**args(tmp_path, venvs=str(tmp_path / "venvs")))
+    assert result["complete"] == ["20240101T000000Z-a"]
+
+
+def test_a_link_to_a_virtualenv_that_is_gone_still_names_it(tmp_path, run):
+    linked(tmp_path, "20240101T000000Z-a", "py3.11-gone")
+    (tmp_path / "venvs").mkdir()
+    _, result = run(**args(tmp_path, venvs=str(tmp_path / "venvs")))
+    assert (result["venv_of"], result["complete"]) == ({"20240101T000000Z-a": "py3.11-gone"}, [])
+
+
+def test_a_link_outside_the_venvs_directory_names_no_shared_virtualenv(tmp_path, run):
+    (tmp_path / "elsewhere").mkdir()
+    path = tmp_path / "releases" / "20240101T000000Z-a"
+    path.mkdir(parents=True)
+    (path / "venv").symlink_to(tmp_path / "elsewhere")
+    _, result = run(**args(tmp_path, venvs=str(tmp_path / "venvs")))
+    assert result["venv_of"] == {}
+
+
+def test_venvs_path_that_is_not_a_directory_fails_naming_the_path(tmp_path, run):
+    (tmp_path / "venvs").write_text("not a directory")
+    rc, result = run(**args(tmp_path, venvs=str(tmp_path / "venvs")))
+    assert rc == 1
+    assert result["msg"].startswith(f"cannot list the virtualenvs in {tmp_path / 'venvs'}: ")
