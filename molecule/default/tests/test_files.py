@@ -20,6 +20,7 @@ from testlib.layout import (
     VASSAL_INI,
     VASSALS_DIR,
     VENV,
+    VENVS_DIR,
     VHOST_FILE,
     WEB_USER,
 )
@@ -41,7 +42,7 @@ def test_app_user_is_a_system_account_without_a_login_shell(host):
     ("path", "user", "group", "mode"),
     [
         pytest.param(CODE_ROOT, "root", "root", 0o755, id=CODE_ROOT),
-        pytest.param(VENV, "root", "root", 0o755, id=VENV),
+        pytest.param(VENVS_DIR, "root", "root", 0o755, id=VENVS_DIR),
         pytest.param(DATA_DIR, APP_USER, APP_GROUP, 0o750, id=DATA_DIR),
         pytest.param(CONFIG_DIR, "root", APP_GROUP, 0o750, id=CONFIG_DIR),
         pytest.param(VASSALS_DIR, "root", "root", 0o755, id=VASSALS_DIR),
@@ -62,9 +63,16 @@ def test_app_code_is_root_owned_with_dirs_0755_and_files_0644(host):
     assert deviants == ""
 
 
-def test_virtualenv_is_entirely_root_owned(host):
+def test_release_runs_in_the_virtualenv_of_its_lock(host):
+    venv = host.file(VENV)
+    assert venv.is_symlink
     assert host.file(f"{VENV}/bin/python").exists
-    assert host.check_output(f"find {shlex.quote(VENV)} ! -user root") == ""
+    assert host.check_output(f"readlink -f {shlex.quote(VENV)}").rsplit("/", 1)[0] == VENVS_DIR
+
+
+def test_virtualenv_is_entirely_root_owned(host):
+    # -H: the release's venv link is followed into the virtualenv it names.
+    assert host.check_output(f"find -H {shlex.quote(VENV)} ! -user root") == ""
 
 
 def test_app_user_cannot_write_code_or_virtualenv(host):

@@ -28,9 +28,11 @@ HTTPS_PORT = 443
 CODE_ROOT = f"/srv/{APP}"
 RELEASES_DIR = f"{CODE_ROOT}/releases"
 CURRENT = f"{CODE_ROOT}/current"
-# The release that serves; releases/<id> holds its code and virtualenv.
+# The release that serves; releases/<id> holds its code, and venv, a link to the virtualenv of its
+# lock in VENVS_DIR (shared by every release of the same requirements.lock).
 CODE_DIR = f"{CURRENT}/app/{APP}"
 VENV = f"{CURRENT}/venv"
+VENVS_DIR = f"{CODE_ROOT}/venvs"
 DATA_DIR = f"/var/lib/{APP}"
 DATABASE = f"{DATA_DIR}/{APP}.sqlite3"
 CONFIG_DIR = f"/etc/{APP}"
