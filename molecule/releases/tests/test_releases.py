@@ -3,6 +3,8 @@
 The cases run in this order against one host, each under continuous load from a
 load generator on the host (testlib.load), and add a row with the
 requests sent, failed and the recovery time to .cache/releases-report.md.
+Deploys of code alone go through playbooks/deploy.yml (deploy_code), the ones that change more,
+or check the whole site, through site.yml (deploy): both must keep every guarantee.
 """
 
 from __future__ import annotations
@@ -15,10 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testlib.app import adding_migration, deploy, failing_healthz, failing_import, half_committed_migration
+from testlib.app import (
+    adding_migration,
+    changed_lock,
+    deploy,
+    deploy_code,
+    failing_healthz,
+    failing_import,
+    half_committed_migration,
+)
 from testlib.apps import COUNTER, watched
 from testlib.http import curl, curl_command
-from testlib.layout import APP, BACKUP_DIR, CURRENT, DATABASE, RELEASES_DIR, VHOST_ERROR_LOG, VHOST_FILE
+from testlib.layout import APP, BACKUP_DIR, CURRENT, DATABASE, RELEASES_DIR, VENVS_DIR, VHOST_ERROR_LOG, VHOST_FILE
 from testlib.load import load
 from testlib.notes import listed_notes
 from testlib.run import PROJECT, run_playbook
@@ -70,26 +80,61 @@ def backups(host: Any) -> list[str]:
     return host.check_output(f"ls -1 {BACKUP_DIR}").split()
 
 
-def test_deploy_of_a_new_release_with_a_migration_drops_no_request(host, app_variant, report) -> None:
+def venv_of(host: Any, release: str) -> str:
+    """The name of the shared virtualenv a release runs in (its venv link's target)."""
+    return Path(host.file(f"{RELEASES_DIR}/{release}/venv").linked_to).name
+
+
+# A one-app deploy of changed code through deploy.yml, migration included, goes through at most this
+# many tasks per host (site.yml: about 140): the code path stays short (docs/deploying-code.md).
+DEPLOY_TASKS = 30
+
+
+@pytest.fixture(scope="module")
+def code_deploy(host, app_variant, first_release, report) -> dict[str, Any]:
+    """Release 2.0.0 of notes, with an added migration and the same lock, through deploy.yml under
+    load, while counter serves on: the run, the load's and counter's summaries, the host before and after."""
     before, schema, taken = healthz(host), columns(host), backups(host)
     with load(host) as summary, watched(host, COUNTER) as counter:
-        run = deploy(app_variant("2.0.0", adding_migration(3, TAG_COLUMN)))
-    after = healthz(host)
-    report.add("deploy a new release with a migration", summary, "backup, migration, switch under load")
+        run = deploy_code(app_variant("2.0.0", adding_migration(3, TAG_COLUMN)), "-e", "deploy_app=notes")
+    report.add("deploy a new release with a migration (deploy.yml)", summary, "backup, migration, switch under load")
     report.add("... the other app meanwhile", counter["load"], "release and workers untouched")
+    return {"run": run, "load": summary, "counter": counter, "before": before, "schema": schema, "taken": taken,
+            "after": healthz(host)}
+
+
+def test_deploy_of_a_new_release_with_a_migration_drops_no_request(host, code_deploy) -> None:
+    run, before, after, summary = code_deploy["run"], code_deploy["before"], code_deploy["after"], code_deploy["load"]
     assert run.rc == 0, run
     assert after["version"] == "2.0.0"
     assert after["release"] != before["release"]
     assert after["release"] == live_release(host)
     assert after["schema"] == before["schema"] + 1 == 3
-    assert columns(host) == [*schema, "tag"]
-    assert len(backups(host)) == len(taken) + 1  # the one taken before the migration
+    assert columns(host) == [*code_deploy["schema"], "tag"]
+    assert len(backups(host)) == len(code_deploy["taken"]) + 1  # the one taken before the migration
     assert summary["sent"] > 100
     assert summary["failed"] == 0, summary
     post_note(host, "written by release 2.0.0")
+
+
+def test_deploy_of_one_app_leaves_the_other_untouched(code_deploy) -> None:
+    counter = code_deploy["counter"]
     assert counter["after"] == counter["before"]
     assert counter["load"]["sent"] > 100
     assert counter["load"]["failed"] == 0, counter["load"]
+
+
+def test_release_of_an_unchanged_lock_runs_in_the_virtualenv_already_built_for_it(
+        host, code_deploy, first_release) -> None:
+    assert code_deploy["run"].rc == 0, code_deploy["run"]
+    assert venv_of(host, live_release(host)) == venv_of(host, first_release)
+    assert host.file(f"{VENVS_DIR}/{venv_of(host, live_release(host))}/.complete").exists
+
+
+def test_code_deploy_goes_through_at_most_thirty_tasks_per_host(code_deploy) -> None:
+    run = code_deploy["run"]
+    assert run.rc == 0, run
+    assert run.tasks and max(run.tasks.values()) <= DEPLOY_TASKS, run.tasks
 
 
 def test_check_run_with_new_code_reports_the_build_and_changes_nothing(host, app_variant) -> None:
@@ -106,14 +151,24 @@ KEEP_RELEASES = 5  # python_app_keep_releases' default
 PLANTED = [f"2000010{n}T000000Z-0.0.{n}-{n:012x}" for n in range(1, 7)]
 
 
+# Virtualenvs no release will run in once the planted releases are pruned: one the oldest of them
+# links to, and one no release links to (a build of a lock that was never deployed).
+PLANTED_VENVS = ["py3.11-00000000000000a1", "py3.11-00000000000000a2"]
+
+
 @pytest.fixture(scope="module")
 def rerun_after_cut_build(host: Any, app_variant) -> dict[str, Any]:
-    """A re-run with the live code (2.0.0) on a host holding six old unfinished releases, whose live
-    release's build looks cut short (its completion mark removed)."""
+    """A re-run with the live code (2.0.0) through site.yml on a host holding six old unfinished releases
+    and two unused virtualenvs, whose live release's build looks cut short (the completion mark of its
+    virtualenv removed)."""
     live, before = live_release(host), host.file(RELEASES_DIR).listdir()
     host.check_output(f"cd {RELEASES_DIR} && mkdir {' '.join(PLANTED)} && rm {live}/venv/.complete")
+    host.check_output(f"cd {VENVS_DIR} && mkdir {' '.join(PLANTED_VENVS)} && touch {PLANTED_VENVS[0]}/.complete"
+                      f" && ln -s ../../venvs/{PLANTED_VENVS[0]} {RELEASES_DIR}/{PLANTED[0]}/venv")
+    venvs_before = host.file(VENVS_DIR).listdir()
     run = deploy(app_variant("2.0.0", adding_migration(3, TAG_COLUMN)))
-    return {"run": run, "live": live, "before": sorted(before + PLANTED), "after": host.file(RELEASES_DIR).listdir()}
+    return {"run": run, "live": live, "before": sorted(before + PLANTED), "after": host.file(RELEASES_DIR).listdir(),
+            "venvs_before": venvs_before, "venvs_after": host.file(VENVS_DIR).listdir()}
 
 
 def test_release_whose_build_was_cut_short_is_finished_on_the_next_run(host, rerun_after_cut_build) -> None:
@@ -131,13 +186,22 @@ def test_only_the_newest_releases_are_kept_and_the_live_one(rerun_after_cut_buil
     assert rerun_after_cut_build["live"] in after
 
 
+def test_virtualenvs_no_kept_release_runs_in_are_pruned_and_the_others_kept(host, rerun_after_cut_build) -> None:
+    after = rerun_after_cut_build["venvs_after"]
+    assert set(PLANTED_VENVS) <= set(rerun_after_cut_build["venvs_before"])
+    assert not set(PLANTED_VENVS) & set(after)
+    linked = {venv_of(host, release) for release in rerun_after_cut_build["after"]
+              if host.file(f"{RELEASES_DIR}/{release}/venv").is_symlink}
+    assert sorted(after) == sorted(linked)
+
+
 def test_release_whose_migration_fails_is_never_switched_to_and_its_database_is_put_back(
         host, app_variant, report) -> None:
     before, schema = healthz(host), columns(host)
     notes = listed_notes(host)
     failing = half_committed_migration("ALTER TABLE notes ADD COLUMN colour TEXT", "migration 4 failed half-way")
     with load(host) as summary:
-        run = deploy(app_variant("2.2.0", failing))
+        run = deploy_code(app_variant("2.2.0", failing))
     report.add("release whose migration fails half-way", summary, "database put back online, not switched")
     assert run.rc != 0, run
     assert "The migration of release" in run.text and "(python -m notes.migrate) failed" in run.text, run
@@ -152,7 +216,7 @@ def test_release_whose_migration_fails_is_never_switched_to_and_its_database_is_
 def test_release_that_fails_to_import_is_never_switched_to(host, app_variant, report) -> None:
     before = healthz(host)["release"]
     with load(host) as summary, watched(host, COUNTER) as counter:
-        run = deploy(app_variant("1.2.0", failing_import("release 1.2.0 is broken")))
+        run = deploy_code(app_variant("1.2.0", failing_import("release 1.2.0 is broken")))
     report.add("deploy a release that fails to import", summary, "never switched to")
     report.add("... the other app meanwhile", counter["load"], "release and workers untouched")
     assert run.rc != 0, run
@@ -168,7 +232,7 @@ def test_release_that_fails_to_import_is_never_switched_to(host, app_variant, re
 def test_release_whose_health_check_fails_is_rolled_back(host, app_variant, report) -> None:
     before = healthz(host)["release"]
     with load(host) as summary:
-        run = deploy(app_variant("1.3.0", failing_healthz))
+        run = deploy_code(app_variant("1.3.0", failing_healthz))
     report.add("deploy a release whose /healthz returns 500", summary, "rolled back by the play")
     assert run.rc != 0, run
     assert re.search(r"Release \S+-1\.3\.0-\S+ failed after the switch", run.text), run
@@ -244,16 +308,27 @@ def slow():
 
 @pytest.fixture(scope="module")
 def slow_release(host, app_variant) -> str:
-    """A release with a slow route, so that requests are certainly in flight on a worker."""
+    """A release with a slow route, so that requests are certainly in flight on a worker, and a changed
+    requirements.lock (a new virtualenv), through site.yml."""
 
     def add_slow_route(package: Path) -> None:
         views = package / "views.py"
         views.write_text(views.read_text() + SLOW_ROUTE)
+        changed_lock(package)
 
     # A short harakiri, so a request can outlive it within the test; nginx's read timeout follows it.
     run = deploy(app_variant("1.4.0", add_slow_route), "-e", json.dumps({"python_app_harakiri": HARAKIRI}))
     assert run.rc == 0, run
     return healthz(host)["release"]
+
+
+def test_release_of_a_changed_lock_runs_in_a_new_virtualenv_built_before_the_switch(
+        host, slow_release, first_release) -> None:
+    assert live_release(host) == slow_release
+    assert venv_of(host, slow_release) != venv_of(host, first_release)
+    assert host.file(f"{VENVS_DIR}/{venv_of(host, slow_release)}/.complete").exists
+    # The release rolled back to earlier keeps the virtualenv of its own lock, to be rolled back to again.
+    assert host.file(f"{VENVS_DIR}/{venv_of(host, first_release)}/.complete").exists
 
 
 def busy_worker(host) -> int:

@@ -28,6 +28,17 @@ def deploy(src: Path, *args: str) -> PlaybookRun:
     return run_playbook(SCENARIO / "converge.yml", "-e", f"releases_notes_src={src}", *args)
 
 
+def deploy_code(src: Path, *args: str) -> PlaybookRun:
+    """playbooks/deploy.yml, the code path, with notes' code from src."""
+    return run_playbook(PROJECT / "playbooks" / "deploy.yml", "-e", f"releases_notes_src={src}", *args)
+
+
+def changed_lock(package: Path) -> None:
+    """The app's requirements.lock gets a comment: the same packages, but another lock to build from."""
+    lock = package.parent / "requirements.lock"
+    lock.write_text(lock.read_text() + f"# changed for the {package.name} release under test\n")
+
+
 def failing_healthz(package: Path) -> None:
     """The app's /healthz answers 500 (its body still names the release)."""
     views = package / "views.py"

@@ -42,6 +42,17 @@ class PlaybookRun:
         return [play["play"]["name"] for play in self.report.get("plays", [])]
 
     @property
+    def tasks(self) -> dict[str, int]:
+        """How many tasks each host went through: every task with a result for it, skipped ones and
+        includes among them (a loop counts once)."""
+        counts: dict[str, int] = {}
+        for play in self.report.get("plays", []):
+            for task in play.get("tasks", []):
+                for host in task.get("hosts", {}):
+                    counts[host] = counts.get(host, 0) + 1
+        return counts
+
+    @property
     def messages(self) -> list[str]:
         """The msg of every failed result, as the operator reads it."""
         return [str(result.get("msg", "")) for result in self._results() if result.get("failed")]

@@ -160,7 +160,8 @@ def test_wheelhouses_of_no_hosts_is_empty(stack):
 
 # venv_name, unused_venvs ------------------------------------------------------------------------
 
-LOCK_A, LOCK_B = "a" * 64, "b" * 64
+LOCK_A = "a" * 64
+LOCK_B = "b" * 64
 
 
 def test_venv_name_is_the_same_for_the_same_lock_and_python(stack):
