@@ -53,6 +53,7 @@ cpu_busy() {
 # every host: they share its cores) to LOG.cpu, and the controller's own CPU seconds
 # (ansible-playbook and every process it started and waited for: its forks, Mitogen's, the
 # docker or ssh clients) to LOG.ctl; fails when the run fails or any host is unreachable or failed.
+# BENCH_PLAYBOOK runs another playbook than site.yml (bench/code-deploy.sh: playbooks/deploy.yml).
 converge() {
   local inv=$1 out=$2 t0 t1 c0; shift 2
   c0=$(cpu_busy)
@@ -62,7 +63,7 @@ import resource, subprocess, sys
 rc = subprocess.call(sys.argv[2:])
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
 open(sys.argv[1], "w").write(f"{r.ru_utime + r.ru_stime:.2f}\n")
-sys.exit(rc)' "$out.ctl" .venv/bin/ansible-playbook site.yml -i "$inv/hosts.yml" "$@") >"$out" 2>&1; then
+sys.exit(rc)' "$out.ctl" .venv/bin/ansible-playbook "${BENCH_PLAYBOOK:-site.yml}" -i "$inv/hosts.yml" "$@") >"$out" 2>&1; then
     tail -n 30 "$out" >&2
     die "ansible-playbook failed, log: $out"
   fi

@@ -1,7 +1,7 @@
 """Turn the raw runs of one `make bench` into bench/results.md and bench/results.png.
 
 Inputs (bench/tmp): meta.json, http.jsonl (one wrk run per line), provision.json, and when
-present database.jsonl and cluster.jsonl.
+present database.jsonl, cluster.jsonl and code-deploy.jsonl.
 Every ratio compares medians of runs taken in the same session on the same host with the
 same wrk settings. Exits non-zero when a figure is missing.
 """
@@ -63,7 +63,10 @@ STRESS = {
     "stress-listen-100": "vassal `listen = 100` (uWSGI's default, the previous shipped value)",
 }
 HOP_TARGET = 0.90  # like for like, in every round (#16; it was 0.85)
-RERUN_TARGET, TASK_TARGET = 0.25, 0.08  # re-run / fresh converge, s per task, on each connection (#16)
+# Re-run / fresh converge, on each connection (#16). #16's target of 0.08 s per task is retired (#33): Ansible's
+# own floor per task (connections_section) is above it on both connections, so a whole-site run is bounded by its
+# task count; the lever is fewer tasks on the common path (playbooks/deploy.yml, code_deploy_section).
+RERUN_TARGET = 0.25
 TARGETS = [  # (label, numerator, denominator, comparison, target)
     ("stack / nginx-static", "stack", "nginx-static", ">=", 0.10),
     ("stack / Gunicorn", "stack", "gunicorn", ">=", 1.3),
@@ -324,11 +327,11 @@ def connections_section(prov: dict[str, Any], conn: dict[str, Any]) -> str:
            "times alternating with the docker connection to the same host (`bench/connections.sh`; "
            f"there the docker re-run took {conn['docker']['median_wall_s']:.1f} s, median).\n",
            f"| connection | fresh converge, s | re-run, s | re-run / fresh (target <= {RERUN_TARGET}) | tasks "
-           f"| s per task (target <= {TASK_TARGET}) | controller CPU of one re-run, s |",
+           "| s per task | controller CPU of one re-run, s |",
            "|---|---:|---:|---:|---:|---:|---:|"]
     for label, fresh, rerun, tasks, ctl in rows:
         out.append(f"| {label} | {fresh:.1f} | {rerun:.1f} | {rerun / fresh:.3f} {met(rerun / fresh, '<=', RERUN_TARGET)} "
-                   f"| {tasks} | {rerun / tasks:.3f} {met(rerun / tasks, '<=', TASK_TARGET)} "
+                   f"| {tasks} | {rerun / tasks:.3f} "
                    f"| {'' if ctl is None else f'{ctl:.1f}'} |")
     if "docker-floor" in conn:
         n = conn["docker-floor"]["runs"][0]["tasks"]
@@ -381,6 +384,38 @@ def database_section(path: Path) -> str:
         if sq and pg:
             out.append(f"\nPostgreSQL / SQLite, {kind}: **{med([c['rps'] for c in pg]) / med([c['rps'] for c in sq]):.2f}** "
                        f"of the requests per second.")
+    return "\n".join(out) + "\n"
+
+
+def code_deploy_section(path: Path) -> str:
+    """Commit to healthy for a one-line code change, deploy.yml beside site.yml (bench/code-deploy.sh)."""
+    if not path.is_file():
+        return ""
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    meta = next((r for r in runs if r["case"] == "meta"), {})
+    runs = [r for r in runs if r["case"] != "meta"]
+    if not runs:
+        return ""
+    labels = {"deploy": "`playbooks/deploy.yml`", "deploy-serial1": "`playbooks/deploy.yml -e python_app_serial=1`",
+              "site": "`site.yml`"}
+    out = ["## Commit to healthy: a one-line code change, deploy.yml beside site.yml\n",
+           "`bench/code-deploy.sh`: hosts converged by `site.yml` first (bookworm, both tiers, each independent); "
+           "each round changes one line of the app's page template and runs each case in a new order, every case "
+           "a new release that must answer `/healthz` on every host when the playbook ends (its health gate), "
+           f"checked again after it; medians of {len({r['round'] for r in runs})} rounds"
+           + (f", run on {meta['date']} on {meta['cores']} cores (load {meta['load_end']} at the end; every host "
+              "and whatever else ran shared them)" if meta.get("date") else "") + ". Targets (#33): `deploy.yml` "
+           "within 0.25 of `site.yml` on the same change, and within 20 s for one host.\n",
+           "| hosts | playbook | wall, s | controller CPU, s | tasks per host | wall / site.yml |",
+           "|---:|---|---:|---:|---:|---:|"]
+    for hosts in sorted({r["hosts"] for r in runs}):
+        med = {c: {k: statistics.median(r[k] for r in runs if r["hosts"] == hosts and r["case"] == c)
+                   for k in ("wall_s", "controller_cpu_s", "tasks_per_host")}
+               for c in labels if any(r["hosts"] == hosts and r["case"] == c for r in runs)}
+        for case, m in med.items():
+            ratio = f"{m['wall_s'] / med['site']['wall_s']:.2f}" if "site" in med else "-"
+            out.append(f"| {hosts} | {labels[case]} | {m['wall_s']:.1f} | {m['controller_cpu_s']:.1f} "
+                       f"| {m['tasks_per_host']:.0f} | {ratio} |")
     return "\n".join(out) + "\n"
 
 
@@ -690,8 +725,10 @@ def render(meta: dict[str, Any], cases: dict[str, Case], prov: dict[str, Any],
         n, mit, lin = prov["tasks_idempotent_1"], prov["idempotent_1_mitogen_mean"], prov["idempotent_1_linear"]
         add(f"The re-run: {mit / n:.3f} s per task with Mitogen (shipped), {lin / n:.3f} s with `linear`; "
             f"Mitogen / linear: {mit / lin:.2f} (means of the alternating runs). Machine CPU is the last linear run's.")
-    add("\nTargets (#16): the re-run within 0.25 of a fresh converge and within 0.08 s per task, on each "
-        "connection. The earlier targets on 4 hosts / 1 host wall time (<= 1.4) and on molecule time over its "
+    add("\nTargets (#16): the re-run within 0.25 of a fresh converge, on each connection. Its target of 0.08 s per "
+        "task is retired (#33): Ansible's own floor per task (below) is above it on both connections, so a whole-site "
+        "run is bounded by how many tasks it runs; the common path runs fewer (`deploy.yml`, the last section). The "
+        "earlier targets on 4 hosts / 1 host wall time (<= 1.4) and on molecule time over its "
         "converge and idempotence (<= 1.5) are dropped by #16: on one machine whose cores the hosts share, "
         "wall time for N hosts measures the machine, not the playbook (the controller's own CPU, below, "
         "replaces it), and the Molecule phases are kept to show where a scenario's minutes go.\n")
@@ -754,7 +791,8 @@ def main(tmp: Path, dest: Path) -> int:
         print(f"report: no runs for {', '.join(missing)}", file=sys.stderr)
         return 1
     (dest / "results.md").write_text(render(meta, cases, prov, conn) + "\n" + database_section(tmp / "database.jsonl")
-                                     + "\n" + cluster_section(tmp / "cluster.jsonl"))
+                                     + "\n" + cluster_section(tmp / "cluster.jsonl")
+                                     + "\n" + code_deploy_section(tmp / "code-deploy.jsonl"))
     chart(cases, prov, dest / "results.png", int(meta["cores"]))
     print(f"report: wrote {dest / 'results.md'} and {dest / 'results.png'}")
     return 0
