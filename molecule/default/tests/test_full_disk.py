@@ -18,15 +18,10 @@ from testlib.http import http
 from testlib.layout import APP, BACKUP_DIR, BACKUP_SERVICE, DATA_DIR, DATABASE, EMPEROR_SERVICE, NGINX_SERVICE
 from testlib.load import load
 from testlib.notes import acknowledged, read_database
+from testlib.uwsgi import now
 from testlib.wait import wait_until
 
 FILLER = f"{DATA_DIR}/.full-disk-test-filler"
-
-
-def run(host: Any, command: str) -> str:
-    result = host.run(command)
-    assert result.rc == 0, f"{command}: {result.stderr}"
-    return result.stdout
 
 
 def post_note(host: Any, text: str) -> Any:
@@ -42,8 +37,8 @@ def small_data_fs(host: Any) -> Iterator[None]:
     """The data directory on a 32 MiB tmpfs with its owner and mode, the database copied onto it; on
     the way back the tmpfs's files (the notes written meanwhile) replace the directory's."""
     kept, moved = f"{DATA_DIR}.before-full-disk-test", f"{DATA_DIR}.after-full-disk-test"
-    mode, uid, gid = run(host, f"stat -c '%a %u %g' {DATA_DIR}").split()
-    run(host, f"systemctl stop {EMPEROR_SERVICE} && cp -a {DATA_DIR} {kept} && "
+    mode, uid, gid = host.check_output(f"stat -c '%a %u %g' {DATA_DIR}").split()
+    host.check_output(f"systemctl stop {EMPEROR_SERVICE} && cp -a {DATA_DIR} {kept} && "
               f"mount -t tmpfs -o size=32m,mode={mode},uid={uid},gid={gid} flask-deploy-test {DATA_DIR} && "
               f"cp -a {kept}/. {DATA_DIR}/ && systemctl start {EMPEROR_SERVICE}")
     try:
@@ -51,7 +46,7 @@ def small_data_fs(host: Any) -> Iterator[None]:
         yield
     finally:
         host.run(f"rm -f {FILLER}")
-        run(host, f"systemctl stop {EMPEROR_SERVICE} && rm -rf {moved} && cp -a {DATA_DIR} {moved} && "
+        host.check_output(f"systemctl stop {EMPEROR_SERVICE} && rm -rf {moved} && cp -a {DATA_DIR} {moved} && "
                   f"umount {DATA_DIR} && rm -rf {DATA_DIR} {kept} && mv {moved} {DATA_DIR} && "
                   f"systemctl start {EMPEROR_SERVICE}")
         wait_until(lambda: healthy(host), 60)
@@ -66,13 +61,13 @@ def filled(host: Any, small_data_fs: None, report: Any) -> dict[str, Any]:
         acks = host.file(writes["acks"])
         wait_until(lambda: acks.exists and len(acks.content_string.splitlines()) >= 10, 60)
         host.run(f"head -c 64M /dev/zero > {FILLER}")  # stops at the file system's end
-        out["free_when_full"] = int(run(host, f"df --output=avail -B1 {DATA_DIR} | tail -n 1"))
+        out["free_when_full"] = int(host.check_output(f"df --output=avail -B1 {DATA_DIR} | tail -n 1"))
         refused: list[Any] = []
         wait_until(lambda: refused.append(post_note(host, "while the disk is full")) or refused[-1].status == 503, 60)
         out["refused"] = refused[-1]
         out["read_while_full"] = http(host, "/api/notes?limit=5")
         freed_at = time.monotonic()
-        run(host, f"rm -f {FILLER}")
+        host.check_output(f"rm -f {FILLER}")
         accepted: list[Any] = []
         wait_until(lambda: accepted.append(post_note(host, "once space is freed")) or accepted[-1].status == 201, 60)
         out["recovered_s"] = time.monotonic() - freed_at
@@ -124,17 +119,18 @@ def test_nginx_and_the_journal_run_on_while_the_data_disk_is_full(filled) -> Non
 
 def test_a_backup_that_would_fill_its_disk_is_not_started(host: Any) -> None:
     # The backup directory on a tmpfs of half the database's size: the backup refuses before copying.
-    mode, uid, gid = run(host, f"stat -c '%a %u %g' {BACKUP_DIR}").split()
-    pages = max(int(run(host, f"stat -c %s {DATABASE}")) // 2 // 4096, 1)
-    run(host, f"mount -t tmpfs -o size={pages * 4096},mode={mode},uid={uid},gid={gid} flask-deploy-test {BACKUP_DIR}")
+    mode, uid, gid = host.check_output(f"stat -c '%a %u %g' {BACKUP_DIR}").split()
+    pages = max(int(host.check_output(f"stat -c %s {DATABASE}")) // 2 // 4096, 1)
+    host.check_output(f"mount -t tmpfs -o size={pages * 4096},mode={mode},uid={uid},gid={gid} "
+                      f"flask-deploy-test {BACKUP_DIR}")
     try:
-        since = run(host, "date '+%Y-%m-%d %H:%M:%S'").strip()
+        since = now(host)
         started = host.run(f"systemctl start {BACKUP_SERVICE}")
-        listing = run(host, f"ls -A {BACKUP_DIR}")
-        logged = run(host, f"journalctl -u {BACKUP_SERVICE} --since '{since}' --no-pager -o cat")
+        listing = host.check_output(f"ls -A {BACKUP_DIR}")
+        logged = host.check_output(f"journalctl -u {BACKUP_SERVICE} --since '{since}' --no-pager -o cat")
     finally:
         host.run(f"umount {BACKUP_DIR}; systemctl reset-failed {BACKUP_SERVICE}")
     assert started.rc != 0
     assert listing == ""
     assert f"not enough free space in {BACKUP_DIR}" in logged, logged
-    assert run(host, f"ls -1 {BACKUP_DIR}").count(f"{APP}-") >= 1  # the backups before, untouched
+    assert host.check_output(f"ls -1 {BACKUP_DIR}").count(f"{APP}-") >= 1  # the backups before, untouched
