@@ -110,7 +110,7 @@ def unused_venvs(venvs: list[str], venv_of: dict[str, str], kept_releases: list[
 # What an entry of flask_apps may say. The app's code and limits map to python_app's options of the
 # same name (python_app_<key>); the site's keys go to its nginx_vhost site as they are.
 CODE_OPTIONS = ("src_dir", "package", "wsgi_module", "env_prefix")
-LIMITS = ("uwsgi_port", "harakiri", "max_body_mb", "processes")
+LIMITS = ("uwsgi_port", "harakiri", "max_body_mb", "processes", "worker_max_rss_mb", "cpu_nice")
 SITE_OPTIONS = ("tls_certificate", "tls_key", "tls_certificate_content", "tls_key_content", "hsts",
                 "content_security_policy")
 ENTRY_KEYS = ("name", "state", "purge", "server_names", "acme", "static_dir", "health_path", "env", "database",

@@ -15,7 +15,7 @@ from testlib.load import Report
 # test_releases, whose first deploy starts from whatever serves. test_logs comes first, while no
 # log has been rotated.
 ORDER = ("test_logs.py", "test_apps.py", "test_browser.py", "test_collection.py", "test_releases.py",
-         "test_removal.py", "test_vassal.py", "test_patches.py")
+         "test_neighbour.py", "test_removal.py", "test_vassal.py", "test_patches.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

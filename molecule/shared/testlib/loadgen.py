@@ -6,7 +6,8 @@ HOST (the site's name, sent as Host and SNI) at CONNECT (default: HOST itself,
 which must then resolve to loopback), one connection per request, until STOP_FILE appears or
 MAX_SECONDS pass. A request fails on a non-2xx status (one in --accept is an
 answer, but a 503 only with Retry-After), a reset, a refused connection or a
-timeout. Writes a JSON summary to OUT when it stops. With
+timeout. Writes a JSON summary to OUT when it stops (with the p50, p99 and
+slowest seconds of the answered requests). With
 --post-notes each request instead adds a note (POST PATH, JSON, a text of its
 own), and ACKS gets one JSON line per note the app acknowledged: its id, text
 and the host's wall-clock time of the acknowledgement.
@@ -52,6 +53,7 @@ def main() -> None:
     statuses: Counter[int] = Counter()
     sent = ok = 0
     successes: list[float] = []
+    latencies: list[float] = []
     failures: list[float] = []
     start = time.monotonic()
     deadline = start + args.max_seconds
@@ -72,6 +74,7 @@ def main() -> None:
 
     def one_request() -> str | None:
         conn = connection()
+        began = time.monotonic()
         try:
             if args.post_notes:
                 with lock:
@@ -90,7 +93,11 @@ def main() -> None:
                     acks.flush()
             if response.status == 503 and not response.getheader("Retry-After"):
                 return "503 without Retry-After"
-            return None if 200 <= response.status < 300 or response.status in args.accept else f"status {response.status}"
+            if 200 <= response.status < 300 or response.status in args.accept:
+                with lock:
+                    latencies.append(time.monotonic() - began)
+                return None
+            return f"status {response.status}"
         except (OSError, http.client.HTTPException) as exc:
             return type(exc).__name__
         finally:
@@ -119,6 +126,11 @@ def main() -> None:
 
     successes.sort()
     gaps = [b - a for a, b in zip(successes, successes[1:])]
+    latencies.sort()
+
+    def quantile(q: float) -> float | None:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 4) if latencies else None
+
     summary = {
         "sent": sent,
         "ok": ok,
@@ -129,6 +141,9 @@ def main() -> None:
         "last_failure_s": round(max(failures), 3) if failures else None,
         "longest_gap_without_success_s": round(max(gaps), 3) if gaps else None,
         "duration_s": round(time.monotonic() - start, 3),
+        "p50_s": quantile(0.5),
+        "p99_s": quantile(0.99),
+        "slowest_s": round(latencies[-1], 4) if latencies else None,
     }
     if acks:
         acks.close()

@@ -238,6 +238,8 @@ def test_one_app_takes_python_apps_defaults_from_its_argument_spec(stack):
         "harakiri": spec_default("python_app_harakiri"),
         "max_body_mb": spec_default("python_app_max_body_mb"),
         "processes": spec_default("python_app_processes"),
+        "worker_max_rss_mb": spec_default("python_app_worker_max_rss_mb"),
+        "cpu_nice": spec_default("python_app_cpu_nice"),
         "env": spec_default("python_app_env"),
         "static_dir": f"{spec_default('python_app_package')}/static",
         "health_url": "https://notes.example.org/healthz",
@@ -257,6 +259,7 @@ def test_one_app_takes_the_inventorys_python_app_values_as_given(stack):
         "python_app_src_dir": "/src/shop", "python_app_package": "shop", "python_app_wsgi_module": "shop.wsgi:app",
         "python_app_env_prefix": "SHOP", "python_app_uwsgi_port": "3040", "python_app_harakiri": 60,
         "python_app_max_body_mb": 10, "python_app_processes": 4, "python_app_env": {"SHOP_MODE": "live"},
+        "python_app_worker_max_rss_mb": 256, "python_app_cpu_nice": 5,
         "notes_server_names": ["shop.example.org", "www.shop.example.org"], "notes_acme": True,
     }
     [app] = stack.apps(None, inventory, "/pb")
@@ -264,7 +267,7 @@ def test_one_app_takes_the_inventorys_python_app_values_as_given(stack):
         "name": "shop", "state": "absent", "purge": True, "server_names": ["shop.example.org", "www.shop.example.org"],
         "acme": True, "src_dir": "/src/shop", "package": "shop", "wsgi_module": "shop.wsgi:app",
         "env_prefix": "SHOP", "uwsgi_port": "3040", "harakiri": 60, "max_body_mb": 10, "processes": 4,
-        "env": {"SHOP_MODE": "live"}, "static_dir": "shop/static", "health_url": "https://shop.example.org/healthz",
+        "worker_max_rss_mb": 256, "cpu_nice": 5, "env": {"SHOP_MODE": "live"}, "static_dir": "shop/static", "health_url": "https://shop.example.org/healthz",
         "database": None, "one_app": True,
     }
 
@@ -297,6 +300,8 @@ def test_apps_completes_an_entry_of_a_name_and_server_names_from_python_apps_def
         "harakiri": spec_default("python_app_harakiri"),
         "max_body_mb": spec_default("python_app_max_body_mb"),
         "processes": spec_default("python_app_processes"),
+        "worker_max_rss_mb": spec_default("python_app_worker_max_rss_mb"),
+        "cpu_nice": spec_default("python_app_cpu_nice"),
     }
 
 
@@ -328,6 +333,14 @@ def test_apps_limits_default_to_the_inventorys_python_app_values(stack):
                  "python_app_processes": 3}
     [app] = stack.apps([entry("blog")], inventory, "/pb")
     assert (app["uwsgi_port"], app["harakiri"], app["max_body_mb"], app["processes"]) == (4000, 90, 8, 3)
+
+
+def test_apps_memory_ceiling_and_cpu_nice_come_from_the_entry_else_the_inventory(stack):
+    inventory = {"python_app_worker_max_rss_mb": 256, "python_app_cpu_nice": 2}
+    shop, blog = stack.apps([entry("shop", worker_max_rss_mb=96, cpu_nice=10), entry("blog", uwsgi_port=3032)],
+                            inventory, "/pb")
+    assert (shop["worker_max_rss_mb"], shop["cpu_nice"]) == (96, 10)
+    assert (blog["worker_max_rss_mb"], blog["cpu_nice"]) == (256, 2)
 
 
 def test_apps_entrys_own_limits_win_over_the_inventorys(stack):
