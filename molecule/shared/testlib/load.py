@@ -25,10 +25,11 @@ def install_loadgen(host: Any) -> str:
 @contextmanager
 def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: int = 4,
          scheme: str = "https", connect: str = "127.0.0.1", accept: tuple[int, ...] = (),
-         post_notes: bool = False, method: str = "GET") -> Iterator[dict[str, Any]]:
+         post_notes: bool = False, method: str = "GET", pause: float = 0.01) -> Iterator[dict[str, Any]]:
     """Continuous load while the block runs, to the site name at connect (the host's loopback, or
-    another of its addresses), each a GET or a HEAD (method); statuses in accept count as answers,
-    as 2xx do. The summary fills the dict. With post_notes every request adds a note, and the
+    another of its addresses), each a GET or a HEAD (method), each of the threads pausing pause
+    seconds between its requests; statuses in accept count as answers, as 2xx do. The summary
+    fills the dict (p50_s and p99_s among it). With post_notes every request adds a note, and the
     summary's "acks" is the host's file of the acknowledged ones (loadgen.py)."""
     install_loadgen(host)
     tag = f"/tmp/load-{time.monotonic_ns()}"
@@ -36,7 +37,8 @@ def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: 
         f"setsid nohup {LOADGEN} --scheme {scheme} --host {name} --connect {connect} --path '{path}' "
         f"{f'--post-notes --acks {tag}.acks ' if post_notes else ''}"
         f"{''.join(f'--accept {status} ' for status in accept)}"
-        f"--method {method} --threads {threads} --stop-file {tag}.stop --out {tag}.json --max-seconds 600 "
+        f"--method {method} --threads {threads} --pause {pause} "
+        f"--stop-file {tag}.stop --out {tag}.json --max-seconds 600 "
         f">{tag}.log 2>&1 < /dev/null & sleep 1"
     )
     assert started.rc == 0, started.stderr
