@@ -20,8 +20,8 @@ _LOADED: dict[str, object] = {}
 
 @pytest.fixture
 def stack(load_file):
-    """The filters' module, imported once for this file: parsing python_app's argument spec (pure-Python
-    YAML, cached per module) is most of what a fresh import per test would cost."""
+    """The filters' module, imported once for this file: parsing python_app's argument spec (cached
+    per module) is most of what a fresh import per test would cost."""
     if STACK not in _LOADED:
         _LOADED[STACK] = load_file(STACK)
     return _LOADED[STACK]
@@ -246,6 +246,13 @@ def test_one_app_takes_python_apps_defaults_from_its_argument_spec(stack):
         "database": None,
         "one_app": True,
     }
+
+
+def test_role_defaults_are_every_option_of_the_spec_as_the_pure_python_parser_reads_it(stack):
+    # stack.py reads the spec with libyaml where PyYAML has it (#33: every task's fork parses it
+    # again); what it reads must be what yaml.safe_load reads, option for option.
+    assert stack._role_defaults() == {name: option.get("default") for name, option in _spec_options().items()}
+    assert stack._YAML_LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def test_one_app_source_directory_defaults_to_the_playbook_directorys_app(stack):
