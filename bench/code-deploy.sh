@@ -2,7 +2,8 @@
 # Commit to healthy for a one-line change of the app's code, through playbooks/deploy.yml and through
 # site.yml, side by side in one run (issue #33), as JSON lines to OUT:
 #   on 1 fresh bookworm host (both tiers), and with BENCH_CODE_HOSTS="1 4" also on 4 independent
-#   hosts, all at once and serially (python_app_serial=1), each host converged by site.yml first;
+#   hosts, each playbook all at once and serially (python_app_serial=1), each host converged by
+#   site.yml first;
 #   every round changes one line of the page template of a copy of app/ (a new release), then runs
 #   each case in a new order: the playbook's wall time (its health gate passed: the new release
 #   answers on every host, checked again after it), the controller's CPU seconds (ansible-playbook
@@ -42,7 +43,7 @@ print(json.load(urllib.request.urlopen("https://localhost/healthz", context=ssl.
 
 for n in ${BENCH_CODE_HOSTS:-1}; do
   hosts=()
-  for i in $(seq "$n"); do hosts+=("bench-cd$n-$i"); done
+  for i in $(seq "$n"); do hosts+=("${BENCH_PREFIX}cd$n-$i"); done
   log "code deploy: $n fresh host(s): ${hosts[*]}"
   for h in "${hosts[@]}"; do start_host "$h" & done
   wait
@@ -50,7 +51,7 @@ for n in ${BENCH_CODE_HOSTS:-1}; do
   secs=$(converge "$work/inv-$n" "$work/setup-$n.log" -e "python_app_src_dir=$src")
   log "code deploy: $n host(s) converged by site.yml in $secs s"
   cases=(deploy site)
-  [ "$n" = 1 ] || cases=(deploy deploy-serial1 site)
+  [ "$n" = 1 ] || cases=(deploy deploy-serial1 site site-serial1)
   for round in $(seq "$rounds"); do
     order=$(printf '%s\n' "${cases[@]}" | shuf)
     for c in $order; do
@@ -61,6 +62,7 @@ for n in ${BENCH_CODE_HOSTS:-1}; do
       case $c in
         deploy) playbook=playbooks/deploy.yml ;;
         deploy-serial1) playbook=playbooks/deploy.yml; args+=(-e python_app_serial=1) ;;
+        site-serial1) args+=(-e python_app_serial=1) ;;
       esac
       log_file="$work/$c-$n-$round.log"
       secs=$(BENCH_PLAYBOOK=$playbook converge "$work/inv-$n" "$log_file" "${args[@]}")

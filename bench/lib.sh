@@ -4,6 +4,9 @@
 BENCH_DIR="${BENCH_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 BENCH_TMP="${BENCH_TMP:-$BENCH_DIR/tmp}"
 PROJECT_DIR="$(cd "$BENCH_DIR/.." && pwd)"
+# What the hosts' names start with (bench/provision.sh and bench/code-deploy.sh): bench- unless told,
+# so that a run beside others' containers on a shared docker can keep to its own names.
+BENCH_PREFIX="${BENCH_PREFIX:-bench-}"
 
 log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
