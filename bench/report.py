@@ -404,7 +404,7 @@ def code_deploy_section(path: Path) -> str:
            "`bench/code-deploy.sh`: hosts converged by `site.yml` first (bookworm, both tiers, each independent); "
            "each round changes one line of the app's page template and runs each case in a new order, every case "
            "a new release that must answer `/healthz` on every host when the playbook ends (its health gate), "
-           f"checked again after it; medians of {len({r['round'] for r in runs})} rounds"
+           f"checked again after it; medians of {len({r['round'] for r in runs})} round(s)"
            + (f", run on {meta['date']} on {meta['cores']} cores (load {meta['load_end']} at the end; every host "
               "and whatever else ran shared them)" if meta.get("date") else "") + ". Targets (#33): `deploy.yml` "
            "within 0.25 of `site.yml` on the same change, and within 20 s for one host. On several hosts each "
