@@ -1,7 +1,7 @@
 """Turn the raw runs of one `make bench` into bench/results.md and bench/results.png.
 
 Inputs (bench/tmp): meta.json, http.jsonl (one wrk run per line), provision.json, and when
-present database.jsonl, cluster.jsonl and code-deploy.jsonl.
+present database.jsonl, cluster.jsonl, code-deploy.jsonl and failover-routing.jsonl.
 Every ratio compares medians of runs taken in the same session on the same host with the
 same wrk settings. Exits non-zero when a figure is missing.
 """
@@ -489,6 +489,60 @@ def cluster_section(path: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def seconds(values: list[float | None]) -> str:
+    """Seconds per round, one decimal; a round without the figure as -."""
+    return ", ".join("-" if v is None else f"{v:.1f}" for v in values)
+
+
+def failover_section(path: Path) -> str:
+    """How an app host finds the new primary: the libpq multi-host URL beside HAProxy on Patroni's REST
+    API, both writing through the same faults (bench/failover-routing.sh)."""
+    if not path.is_file():
+        return ""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    meta = next((r for r in rows if r["case"] == "meta"), {})
+    labels = {"multihost": "libpq multi-host URL, `target_session_attrs=read-write` (shipped)",
+              "haproxy": "HAProxy on the app host, `GET /primary` checks"}
+    faults = {"kill-postmaster": "`kill -9` of the leader's postmaster (Patroni restarts it)",
+              "host-killed": "the leader's host killed (`docker kill`)"}
+    when = ""
+    if meta.get("date"):
+        when = (f" Run on {meta['date']}, HAProxy {meta.get('haproxy', '?')}; load average {meta.get('load_start', '?')} "
+                f"as it began and {meta.get('load_end', '?')} as it ended, on {meta.get('cores', '?')} cores.")
+    out = ["## Finding the new primary: libpq multi-host URL or HAProxy\n",
+           "`bench/failover-routing.sh`: a bookworm app host on three trixie database hosts converged by `site.yml` "
+           "as a cluster. Two writers at once on the app host, each a loop of `INSERT`s through the app's own "
+           "connection code (`notes.db`: its kept, checked connection, 2 s connect timeout, statement watchdog): "
+           "one with the app's URL, one through HAProxy on 127.0.0.1 (mode tcp: PostgreSQL's TLS passes through, "
+           "`sslmode=verify-full`; one server per member, `GET /primary` on Patroni's REST API every 1 s, fall 2, "
+           "rise 2, `on-marked-down shutdown-sessions`). Both go through the same faults; every acknowledged "
+           "write is compared with the table afterwards." + when + "\n",
+           "| path | write p50 ms | write p99 ms | writes/s (both at once) |", "|---|---:|---:|---:|"]
+    for client, label in labels.items():
+        for r in rows:
+            if r["case"] == "steady" and r["client"] == client:
+                out.append(f"| {label} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['writes_per_s']:.0f} |")
+    out += ["", "| fault | path | first write after the fault, s, per round | median | longest gap s, per round "
+            "| errors | acknowledged | missing |", "|---|---|---|---:|---|---:|---:|---:|"]
+    for fault, flabel in faults.items():
+        for client, label in labels.items():
+            rs = sorted((r for r in rows if r["case"] == fault and r["client"] == client), key=lambda r: r["round"])
+            if not rs:
+                continue
+            firsts = [r["first_write_s"] for r in rs]
+            gaps = [r["longest_gap_s"] for r in rs]
+            known = [f for f in firsts if f is not None]
+            out.append(f"| {flabel} | {label} | {seconds(firsts)} | {med(known):.1f} | {seconds(gaps)} "
+                       f"| {sum(r['errors'] for r in rs)} | {sum(r['acknowledged'] for r in rs):,} "
+                       f"| {sum(r['missing'] for r in rs)} |")
+    totals = [r for r in rows if r["case"] == "total"]
+    if totals:
+        out.append("\nOver the whole run (between rounds too): " + "; ".join(
+            f"{r['client']}: {r['acknowledged']:,} acknowledged, {r['missing']} missing, {r['errors']} errors"
+            for r in totals) + ".")
+    return "\n".join(out) + "\n"
+
+
 def ansible_forks() -> int:
     """forks in the project's ansible.cfg (what a run uses)."""
     import configparser
@@ -811,7 +865,8 @@ def main(tmp: Path, dest: Path) -> int:
         return 1
     (dest / "results.md").write_text(render(meta, cases, prov, conn) + "\n" + database_section(tmp / "database.jsonl")
                                      + "\n" + cluster_section(tmp / "cluster.jsonl")
-                                     + "\n" + code_deploy_section(tmp / "code-deploy.jsonl"))
+                                     + "\n" + code_deploy_section(tmp / "code-deploy.jsonl")
+                                     + "\n" + failover_section(tmp / "failover-routing.jsonl"))
     chart(cases, prov, dest / "results.png", int(meta["cores"]))
     print(f"report: wrote {dest / 'results.md'} and {dest / 'results.png'}")
     return 0
