@@ -49,7 +49,8 @@ app_address=$(address "$app_host")
 [ -n "$app_address" ] || die "$app_host has no address on $network"
 
 # The inventory of bench/cluster.sh, and the app host among the sources that may read Patroni's REST
-# API (the role's postgresql_server_metrics_allowed_sources): HAProxy's health checks need it.
+# API (metrics_allowed_sources, which playbooks/vars/stack.yml gives the role as postgresql_server_metrics_allowed_sources,
+# and the db hosts' other metrics): HAProxy's health checks need it.
 inv="$tmp/inv"
 mkdir -p "$inv"
 ln -sfn "$PROJECT_DIR/inventory/sandbox/group_vars" "$inv/group_vars"
@@ -64,7 +65,7 @@ if [ -z "$reuse" ] || [ ! -s "$inv/hosts.yml" ]; then
     echo "      hosts:"
     for h in "${db_hosts[@]}"; do echo "        $h:"; done
     echo "      vars:"
-    echo "        postgresql_server_metrics_allowed_sources: [$app_address]"
+    echo "        metrics_allowed_sources: [$app_address]"
     echo "  vars:"
     echo "    ansible_connection: docker"
     echo "    notes_database: {password: \"$password\"}"
@@ -75,11 +76,12 @@ else
   log "reusing the converged hosts (FAILOVER_REUSE)"
 fi
 
-# The app's release, its virtualenv's python, and its environment (NOTES_DATABASE_URL, PGPASSWORD).
+# The app's code in its release, the release's virtualenv's python, and the app's URL (systemd's
+# environment file: KEY=value lines, read, not sourced: the URL holds '&').
 release_dir=$(docker exec "$app_host" readlink -f /srv/notes/current)
-venv_python=$(docker exec "$app_host" sh -c "ls -d $release_dir/venv/bin/python /srv/notes/venvs/*/bin/python 2>/dev/null | head -n 1")
-[ -n "$venv_python" ] || die "no virtualenv python for $release_dir on $app_host"
-app_url=$(docker exec "$app_host" sh -c 'set -a; . /etc/notes/environment; printf %s "$NOTES_DATABASE_URL"')
+venv_python=$release_dir/venv/bin/python
+docker exec "$app_host" test -x "$venv_python" -a -d "$release_dir/app/notes" || die "no app or virtualenv in $release_dir on $app_host"
+app_url=$(docker exec "$app_host" sed -n 's/^NOTES_DATABASE_URL=//p' /etc/notes/environment)
 case $app_url in *target_session_attrs=read-write*) ;; *) die "the app's URL is not a multi-host read-write one: $app_url" ;; esac
 # Through HAProxy: the same URL on 127.0.0.1:5000 and HAProxy alone choosing the member.
 haproxy_url=$(sed -E 's#@[^/]+/#@127.0.0.1:5000/#; s#target_session_attrs=read-write#target_session_attrs=any#' <<<"$app_url")
@@ -170,8 +172,8 @@ clients=(multihost haproxy)
 docker exec "$app_host" sh -c 'rm -rf /tmp/failover && mkdir -p /tmp/failover'
 docker cp "$BENCH_DIR/failover_routing.py" "$app_host:/tmp/failover/"
 start_writer() {
-  docker exec -d -u notes "$app_host" sh -c "set -a; . /etc/notes/environment; set +a; cd /tmp/failover; exec $venv_python \
-    failover_routing.py write $release_dir /tmp/failover/$1.tsv /tmp/failover/stop '$2' 2>/tmp/failover/$1.err"
+  docker exec -d -u notes "$app_host" sh -c "cd /tmp/failover && exec $venv_python failover_routing.py write \
+    $release_dir/app /tmp/failover/$1.tsv /tmp/failover/stop '$2' /etc/notes/environment 2>/tmp/failover/$1.err"
 }
 docker exec "$app_host" chown notes /tmp/failover 2>/dev/null || docker exec "$app_host" chmod 1777 /tmp/failover
 start_writer multihost "$app_url"

@@ -1,6 +1,7 @@
 """The writers of bench/failover-routing.sh and the figures made of their ledgers.
 
-``write PATH LEDGER STOPFILE URL``, on the app host with the app's virtualenv: a loop of INSERTs into
+``write PATH LEDGER STOPFILE URL ENVFILE``, on the app host with the app's virtualenv (ENVFILE: the app's
+environment, systemd's KEY=value lines, for PGPASSWORD): a loop of INSERTs into
 the scratch table ``failover_bench``, each through the app's own connection code (notes.db from the
 release in PATH: the worker's kept connection, checked before each use, the app's timeouts and
 statement watchdog, a commit whose wait for a standby was cut counted as not acknowledged), until
@@ -114,9 +115,16 @@ def summarise(rounds_path: str, ledgers: dict[str, str], table_path: str) -> lis
     return out
 
 
-def write(release: str, ledger: str, stopfile: str, url: str) -> None:  # pragma: no cover - on the host
+def read_environment(lines: list[str]) -> dict[str, str]:
+    """systemd's EnvironmentFile= lines (KEY=value, unquoted here) as a dict."""
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def write(release: str, ledger: str, stopfile: str, url: str, envfile: str) -> None:  # pragma: no cover - on the host
     import os
 
+    with open(envfile) as fh:
+        os.environ.update(read_environment(fh.read().splitlines()))
     sys.path.insert(0, release)
     from notes import db  # the app's own connection code
 
@@ -146,7 +154,7 @@ def write(release: str, ledger: str, stopfile: str, url: str) -> None:  # pragma
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["write"] and len(argv) == 5:
+    if argv[:1] == ["write"] and len(argv) == 6:
         write(*argv[1:])
         return 0
     if argv[:1] == ["summarise"] and len(argv) >= 4:

@@ -71,3 +71,8 @@ def test_summarise_one_row_per_client_and_window_then_totals(tmp_path):
         ("steady", "a"), ("steady", "b"), ("kill", "a"), ("kill", "b"), ("total", "a"), ("total", "b")]
     assert rows[2]["leader"] == "db1" and rows[3]["first_write_s"] is None
     assert rows[4] == {"case": "total", "client": "a", "acknowledged": 4, "missing": 0, "errors": 2}
+
+
+def test_read_environment_keeps_values_whole():
+    env = fr.read_environment(["NOTES_DATABASE_URL=postgresql://a@h:5432/n?x=1&y=2", "PGPASSWORD=a=b", "# no", ""])
+    assert env == {"NOTES_DATABASE_URL": "postgresql://a@h:5432/n?x=1&y=2", "PGPASSWORD": "a=b"}
