@@ -131,7 +131,7 @@ haproxy_version=$(docker exec "$app_host" dpkg-query -W -f='${Version}' haproxy)
 members=()
 for h in "${db_hosts[@]}"; do members+=("$(address "$h")"); done
 cluster() {
-  docker exec "$app_host" python3 - "${members[@]}" <<'PY'
+  docker exec -i "$app_host" python3 - "${members[@]}" <<'PY'
 import json, sys, urllib.request
 for ip in sys.argv[1:]:
     try:
@@ -233,8 +233,12 @@ for rnd in $(seq "$rounds"); do
     wait_writes "$(now)" || die "the writers stopped before $name"
     old_address=$(address "$leader")
     log "round $rnd/$rounds: $name on $leader"
-    t_fault=$(now)
+    # The fault's time is when its command has returned (the postmaster or the host is gone): on a
+    # busy machine `docker kill` takes a second or more, and writes acknowledged meanwhile are not
+    # writes after the fault. Errors are counted from when the command began.
+    t_begin=$(now)
     fault "$name" "$leader"
+    t_fault=$(now)
     wait_writes "$t_fault" || die "$name round $rnd: a writer had no write acknowledged within $((recover_timeout)) s"
     log "round $rnd/$rounds: $name: both writers write again after $(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t_fault" "$(now)") s"
     if [ "$name" = host-killed ]; then
@@ -245,7 +249,7 @@ for rnd in $(seq "$rounds"); do
     new_leader=$(wait_healthy)
     # A few seconds more in the window: errors right after the return count too.
     sleep 3
-    record "$name" "$rnd" "$(python3 -c "import sys; print(float(sys.argv[1]) - 1)" "$t_fault")" "$(now)" \
+    record "$name" "$rnd" "$(python3 -c "import sys; print(float(sys.argv[1]) - 1)" "$t_begin")" "$(now)" \
       "$t_fault" "$leader" "$new_leader"
   done
 done
