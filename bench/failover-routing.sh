@@ -12,17 +12,20 @@
 #              every member's certificate carries).
 # First a steady state without faults (latency p50/p99 per path), then each fault FAILOVER_ROUNDS
 # times while both write: kill -9 of the leader's postmaster (Patroni restarts it), and the leader's
-# host killed (docker kill, then started again and waited for as a replica). Every acknowledged
+# host killed (docker kill, then started again and waited for as a replica), and the leader cut off
+# from the other members by nftables while the app host still reaches it (then let back). Every acknowledged
 # write is kept in a ledger on the app host and compared with the table at the end.
 # Appends one JSON object per client and round to OUT, and removes its hosts and network.
 #   usage: bench/failover-routing.sh OUT
 #   env: FAILOVER_ROUNDS (3), FAILOVER_STEADY (s, 20), FAILOVER_PREFIX (host and network names, bench-fo),
+#        FAILOVER_FAULTS ("kill-postmaster host-killed partition"),
 #        FAILOVER_REUSE=1 (keep converged hosts of that prefix and skip the converge; leave them running
 #        after: for developing the harness)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 out=$1
 rounds=${FAILOVER_ROUNDS:-3} steady=${FAILOVER_STEADY:-20}
+faults=${FAILOVER_FAULTS:-kill-postmaster host-killed partition}
 prefix=${FAILOVER_PREFIX:-bench-fo}
 reuse=${FAILOVER_REUSE:-}
 network=$prefix
@@ -169,7 +172,8 @@ docker exec "$leader" runuser -u postgres -- psql -d "$db_name" -qAtX -v ON_ERRO
 
 # The writers, one per path, from now until the end.
 clients=(multihost haproxy)
-docker exec "$app_host" sh -c 'rm -rf /tmp/failover && mkdir -p /tmp/failover'
+# Writers of an earlier run that failed (FAILOVER_REUSE) stop first: their loop ends once the stop file exists.
+docker exec "$app_host" sh -c 'if [ -d /tmp/failover ]; then touch /tmp/failover/stop; sleep 7; fi; rm -rf /tmp/failover && mkdir -p /tmp/failover'
 docker cp "$BENCH_DIR/failover_routing.py" "$app_host:/tmp/failover/"
 start_writer() {
   docker exec -d -u notes "$app_host" sh -c "cd /tmp/failover && exec $venv_python failover_routing.py write \
@@ -225,10 +229,20 @@ fault() {
       docker exec "$2" sh -c 'kill -9 "$(head -n 1 /var/lib/postgresql/*/main/postmaster.pid)"' ;;
     host-killed)
       docker kill "$2" >/dev/null ;;
+    partition)  # the other members' traffic dropped both ways, the app host's still admitted
+      local others
+      others=$(for h in "${db_hosts[@]}"; do [ "$h" = "$2" ] || address "$h"; done | paste -sd, -)
+      docker exec -i "$2" nft -f - <<NFT
+table inet bench_partition {
+  chain input { type filter hook input priority -10; ip saddr { $others } drop; }
+  chain output { type filter hook output priority -10; ip daddr { $others } drop; }
+}
+NFT
+      ;;
   esac
 }
 for rnd in $(seq "$rounds"); do
-  for name in kill-postmaster host-killed; do
+  for name in $faults; do
     leader=$(wait_healthy)
     wait_writes "$(now)" || die "the writers stopped before $name"
     old_address=$(address "$leader")
@@ -241,6 +255,9 @@ for rnd in $(seq "$rounds"); do
     t_fault=$(now)
     wait_writes "$t_fault" || die "$name round $rnd: a writer had no write acknowledged within $((recover_timeout)) s"
     log "round $rnd/$rounds: $name: both writers write again after $(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t_fault" "$(now)") s"
+    if [ "$name" = partition ]; then
+      docker exec "$leader" nft delete table inet bench_partition
+    fi
     if [ "$name" = host-killed ]; then
       docker start "$leader" >/dev/null
       "$PROJECT_DIR/scripts/start-host" "$leader" "flaskdeploy/debian:trixie" --network "$network" || die "$leader did not boot again"

@@ -504,7 +504,8 @@ def failover_section(path: Path) -> str:
     labels = {"multihost": "libpq multi-host URL, `target_session_attrs=read-write` (shipped)",
               "haproxy": "HAProxy on the app host, `GET /primary` checks"}
     faults = {"kill-postmaster": "`kill -9` of the leader's postmaster (Patroni restarts it)",
-              "host-killed": "the leader's host killed (`docker kill`)"}
+              "host-killed": "the leader's host killed (`docker kill`)",
+              "partition": "the leader cut off from the other members (nftables), the app host still reaching it"}
     when = ""
     if meta.get("date"):
         when = (f" Run on {meta['date']}, HAProxy {meta.get('haproxy', '?')}; load average {meta.get('load_start', '?')} "
@@ -535,6 +536,10 @@ def failover_section(path: Path) -> str:
             out.append(f"| {flabel} | {label} | {seconds(firsts)} | {med(known):.1f} | {seconds(gaps)} "
                        f"| {sum(r['errors'] for r in rs)} | {sum(r['acknowledged'] for r in rs):,} "
                        f"| {sum(r['missing'] for r in rs)} |")
+    out.append("\nErrors are failed attempts, each writer trying again 20 ms after one: how many depends on how "
+               "fast a path fails, not on what a user sees (while no primary answers, every write fails on either "
+               "path). Through HAProxy an attempt fails at once once no server is up; libpq waits up to its 2 s "
+               "connect timeout on a member that is gone before it tries the next.")
     totals = [r for r in rows if r["case"] == "total"]
     if totals:
         out.append("\nOver the whole run (between rounds too): " + "; ".join(
