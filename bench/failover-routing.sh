@@ -191,6 +191,24 @@ acked_since() {
   done
 }
 now() { date +%s.%N; }
+# recovered_since T: true once every client has failed an attempt sent at or after T and then had a
+# write acknowledged (a kill -9'd postmaster's orphaned backends still acknowledge writes for a moment
+# after the kill: writes after T alone do not mean the outage is over).
+recovered_since() {
+  local c
+  for c in "${clients[@]}"; do
+    docker exec "$app_host" awk -v t="$1" '$3 >= t && $1 == "err" {failed = 1} failed && $1 == "ok" {found = 1; exit}
+      END {exit !found}' "/tmp/failover/$c.tsv" 2>/dev/null || return 1
+  done
+}
+wait_recovered() {
+  local t=$1
+  for _ in $(seq $((recover_timeout * 2))); do
+    recovered_since "$t" && return 0
+    sleep 0.5
+  done
+  return 1
+}
 wait_writes() {
   local t=$1
   for _ in $(seq $((recover_timeout * 2))); do
@@ -253,7 +271,7 @@ for rnd in $(seq "$rounds"); do
     t_begin=$(now)
     fault "$name" "$leader"
     t_fault=$(now)
-    wait_writes "$t_fault" || die "$name round $rnd: a writer had no write acknowledged within $((recover_timeout)) s"
+    wait_recovered "$t_begin" || die "$name round $rnd: a writer had no write acknowledged after a failure within $((recover_timeout)) s"
     log "round $rnd/$rounds: $name: both writers write again after $(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t_fault" "$(now)") s"
     if [ "$name" = partition ]; then
       docker exec "$leader" nft delete table inet bench_partition

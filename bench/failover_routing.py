@@ -60,8 +60,13 @@ def window(attempts: list[Attempt], start: float, end: float) -> list[Attempt]:
 
 
 def first_write_after(attempts: list[Attempt], fault: float) -> float | None:
-    """Seconds from the fault to the acknowledgement of the first write sent after it."""
-    acks = [a.end for a in attempts if a.ok and a.start >= fault]
+    """Seconds from the fault to the acknowledgement of the first write sent after the client's first
+    failed attempt (ATTEMPTS: a window that began healthy), or after the fault if none failed. After a
+    `kill -9` of the postmaster its orphaned backends still commit for a moment: those writes are
+    acknowledged after the fault, yet the outage is still to come."""
+    failed = [a.end for a in attempts if not a.ok]
+    since = min(failed) if failed else fault
+    acks = [a.end for a in attempts if a.ok and a.start >= since and a.start >= fault]
     return min(acks) - fault if acks else None
 
 

@@ -37,7 +37,15 @@ def test_first_write_counts_only_writes_sent_after_the_fault():
     attempts = fr.parse_ledger(LEDGER)
     # Write 2 was sent before the fault at 100.8: the first sent after it is 5, acknowledged at 105.3.
     assert fr.first_write_after(attempts, 100.8) == pytest.approx(4.5)
-    assert fr.first_write_after(attempts, 107.0) is None
+    assert fr.first_write_after(attempts[4:], 107.0) is None
+
+
+def test_first_write_waits_for_the_outage_a_fault_brings():
+    # Writes 1 and 2 were still acknowledged after the fault at 99.9 (a killed postmaster's orphaned
+    # backends): the client recovered with write 5, after its first failure.
+    attempts = fr.parse_ledger(LEDGER)
+    assert fr.first_write_after(attempts, 99.9) == pytest.approx(5.4)
+    assert fr.first_write_after(attempts[:2], 99.9) == pytest.approx(0.11)
 
 
 def test_fault_figures_count_errors_and_missing_writes():
