@@ -3,7 +3,8 @@
 Programs that the roles ship to hosts (roles/*/files/*.py) are plain scripts, some with a dash in
 their name, so they are loaded from their path rather than imported as packages.
 
-The tests that need PostgreSQL share one server for the session (tests/unit/postgresql.py).
+The tests that need PostgreSQL share one server for the session (tests/unit/postgresql.py), and
+those of a standby one hot standby of it.
 """
 
 from __future__ import annotations
@@ -46,3 +47,11 @@ def postgresql_cluster() -> Iterator[postgresql.Cluster]:
     asks for it, stopped and removed at the end of the session."""
     with postgresql.started() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def postgresql_standby(postgresql_cluster) -> Iterator[postgresql.Cluster]:
+    """A hot standby of that server, streaming its WAL (tests/unit/postgresql.py): started when a
+    test first asks for it, stopped and removed at the end of the session."""
+    with postgresql.standby(postgresql_cluster) as standby:
+        yield standby

@@ -12,6 +12,9 @@ root). It has two ways in, as a database server has:
 
 Tests share the server and nothing else: each names its databases and roles with a token of its own
 and drops them after it.
+
+`standby(cluster)` is a hot standby of it, as a cluster's member is: copied by pg_basebackup and
+streaming its WAL, read-only, reached on a socket of its own.
 """
 
 from __future__ import annotations
@@ -51,6 +54,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _as_server(base: Path) -> list[str]:
+    """The prefix that runs a server program as Debian's postgres user when the tests run as root
+    (the server refuses root), base and its socket directory made postgres's."""
+    if os.geteuid() != 0:
+        return []
+    for path in (base, base / "socket"):
+        shutil.chown(path, "postgres")
+    return ["runuser", "-u", "postgres", "--"]
+
+
 @contextmanager
 def started() -> Iterator[Cluster]:
     """A new cluster, running until the block ends; then stopped and its directory removed."""
@@ -63,11 +76,7 @@ def started() -> Iterator[Cluster]:
     base = Path(tempfile.mkdtemp(prefix="unit-postgresql-", dir=shm if in_memory else None))
     data, socket_dir = base / "data", base / "socket"
     socket_dir.mkdir()
-    as_server: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root: it runs as Debian's postgres user
-        shutil.chown(base, "postgres")
-        shutil.chown(socket_dir, "postgres")
-        as_server = ["runuser", "-u", "postgres", "--"]
+    as_server = _as_server(base)
     port = _free_port()
     try:
         subprocess.run([*as_server, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
@@ -80,5 +89,28 @@ def started() -> Iterator[Cluster]:
         yield Cluster(bindir, socket_dir, port)
     finally:
         subprocess.run([*as_server, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       check=False, capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def standby(primary: Cluster) -> Iterator[Cluster]:
+    """A hot standby of primary, streaming its WAL, running until the block ends; then stopped and
+    its directory removed."""
+    base = Path(tempfile.mkdtemp(prefix="unit-postgresql-standby-", dir=Path(primary.socket_dir).parent.parent))
+    data, socket_dir = base / "data", base / "socket"
+    socket_dir.mkdir()
+    as_server = _as_server(base)
+    port = _free_port()
+    try:
+        subprocess.run([*as_server, str(primary.bindir / "pg_basebackup"), "-h", str(primary.socket_dir), "-p",
+                        str(primary.port), "-U", "postgres", "-D", str(data), "--write-recovery-conf",
+                        "--wal-method=stream", "--checkpoint=fast", "--no-sync"], check=True, capture_output=True)
+        options = f"-k {socket_dir} -p {port} -c listen_addresses='' -c hot_standby=on -c fsync=off"
+        subprocess.run([*as_server, str(primary.bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
+                        "-o", options, "start"], check=True, capture_output=True)
+        yield Cluster(primary.bindir, socket_dir, port)
+    finally:
+        subprocess.run([*as_server, str(primary.bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)

@@ -7,12 +7,19 @@ The server, its databases (the bundled app's schema) and the dumps here are real
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
+import shutil
+import socket
 import stat
 import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -385,9 +392,219 @@ def test_program_with_too_few_arguments_prints_usage_and_exits_1(run_program, ar
     run = run_program("pg_backup.py", *argv)
 
     assert run.code == 1
-    assert "usage: pg_backup.py BACKUP_DIR KEEP_DAYS DATABASE..." in run.stderr
+    assert "usage: pg_backup.py [--cluster PATRONI_URL MEMBER] BACKUP_DIR KEEP_DAYS DATABASE..." in run.stderr
     assert run.stdout == ""
 
 
-def test_a_server_that_is_no_standby_backs_up(pg_backup, pg):
+def test_a_server_that_is_no_standby_is_known_as_none(pg_backup, pg):
     assert pg_backup.is_standby() is False
+
+
+def test_program_fails_naming_the_url_when_patroni_does_not_answer(run_program, database, backup_dir):
+    with socket.socket() as closed:  # a port of 127.0.0.1 that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+
+    run = run_program("pg_backup.py", "--cluster", url, "db2", backup_dir, "14", database)
+
+    assert run.code == 1
+    out = json.loads(run.stdout)
+    assert out["backup"] is None and out["error"].startswith(f"the cluster's members, from {url}: ")
+    assert list(backup_dir.iterdir()) == []
+
+
+# --- which member of a cluster backs up (Patroni's GET /cluster members) ----------------------------------------
+
+
+def member(name: str, role: str, state: str = "streaming", lag: object = 0) -> dict[str, object]:
+    return {"name": name, "role": role, "state": state, "lag": lag}
+
+
+LEADER = member("db1", "leader", "running")
+
+
+@pytest.mark.parametrize(("members", "chosen", "why"), [
+    ([LEADER, member("db2", "sync_standby"), member("db3", "replica")], "db2", "the synchronous standby"),
+    ([member("db3", "replica"), member("db2", "sync_standby"), LEADER], "db2", "the synchronous standby"),
+    ([LEADER, member("db3", "sync_standby"), member("db2", "sync_standby")], "db2", "the synchronous standby"),
+    ([LEADER, member("db2", "sync_standby", "starting"), member("db3", "replica", lag=70)], "db3",
+     "a streaming replica (no synchronous standby streams)"),
+    ([LEADER, member("db2", "replica", lag=900), member("db3", "replica", lag=70)], "db3",
+     "a streaming replica (no synchronous standby streams)"),
+    ([LEADER, member("db2", "replica", lag="unknown"), member("db3", "replica", lag=70)], "db3",
+     "a streaming replica (no synchronous standby streams)"),
+    ([LEADER, member("db3", "replica"), member("db2", "replica")], "db2",
+     "a streaming replica (no synchronous standby streams)"),
+    ([LEADER, member("db2", "replica", "stopped"), member("db3", "sync_standby", "starting")], "db1",
+     "the leader: no replica streams (fallback)"),
+    ([LEADER], "db1", "the leader: no replica streams (fallback)"),
+    ([member("db1", "leader", "stopped"), member("db2", "replica", "stopped")], "", "no member runs"),
+    ([], "", "no member runs"),
+])
+def test_the_member_that_backs_up_is_a_streaming_standby_in_sync_else_a_replica_else_the_leader(
+        pg_backup, members, chosen, why):
+    assert pg_backup.backer(members) == (chosen, why)
+
+
+def test_every_member_chooses_the_same_one_whatever_the_order_patroni_lists_them_in(pg_backup):
+    members = [LEADER, member("db2", "replica", lag=5), member("db3", "replica", lag=5)]
+
+    assert {pg_backup.backer(order)[0] for order in (members, members[::-1], members[1:] + members[:1])} == {"db2"}
+
+
+def test_a_member_that_is_not_chosen_backs_up_nothing_and_says_who_does(back_up_one, pg_backup, database, backup_dir,
+                                                                          capsys):
+    members = [LEADER, member("db2", "sync_standby"), member("db3", "replica")]
+
+    code = pg_backup.main(str(backup_dir), "14", database, members=members, me="db3")
+
+    assert code == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "skipped": "db2 backs up (the synchronous standby)", "member": "db3", "role": "replica", "backed_up_by": "db2"}
+    assert list(backup_dir.iterdir()) == []
+
+
+def test_a_cluster_where_no_member_may_back_up_fails(pg_backup, database, backup_dir, capsys):
+    code = pg_backup.main(str(backup_dir), "14", database, members=[member("db1", "leader", "stopped")], me="db1")
+
+    assert code == 1
+    assert json.loads(capsys.readouterr().out)["skipped"] == "no member backs up (no member runs)"
+
+
+def test_the_leader_backs_up_when_no_replica_streams_and_says_it_is_the_fallback(pg_backup, database, backup_dir,
+                                                                                capsys):
+    members = [LEADER, member("db2", "replica", "stopped")]
+
+    code = pg_backup.main(str(backup_dir), "14", database, members=members, me="db1")
+
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and Path(out["backup"]).is_file()
+    assert (out["member"], out["role"], out["chosen_as"]) == ("db1", "leader", "the leader: no replica streams (fallback)")
+    assert out["restored"] == {"notes": 2, "notes_schema": 1}
+
+
+# --- a backup on a hot standby -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def on_standby(standby) -> Iterator[None]:
+    """The programs reach the standby (libpq's environment), as on a member that is one."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PGHOST", str(standby.socket_dir))
+        env.setenv("PGPORT", str(standby.port))
+        yield
+
+
+def standby_value(standby, statement: str) -> str:
+    proc = subprocess.run(["psql", "-AtX", "-h", str(standby.socket_dir), "-p", str(standby.port), "-d", "postgres",
+                           "-c", statement], capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
+
+
+def received_all(pg, standby) -> None:
+    """Waits (polls) until the standby has received every WAL record the primary has written."""
+    lsn = pg.value("SELECT pg_current_wal_insert_lsn()")
+    deadline = time.monotonic() + 30
+    while standby_value(standby, f"SELECT pg_last_wal_receive_lsn() >= '{lsn}'") != "t":
+        assert time.monotonic() < deadline, f"the standby did not receive {lsn} within 30 s"
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def server_reachable_dir(tmp: Path) -> Iterator[Path]:
+    """A backup directory as on a host (0700) where the throwaway server's files go: when the tests
+    run as root, postgres's, in a directory that Debian's postgres user may enter (pytest's own
+    temporary directories are root's alone), removed when the block ends."""
+    if os.geteuid() != 0:
+        directory = tmp / "backups"
+        directory.mkdir(mode=0o700)
+        yield directory
+        return
+    outer = Path(tempfile.mkdtemp(prefix="unit-backups-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None))
+    try:
+        outer.chmod(0o755)
+        directory = outer / "backups"
+        directory.mkdir(mode=0o700)
+        shutil.chown(directory, "postgres", "postgres")
+        yield directory
+    finally:
+        shutil.rmtree(outer, ignore_errors=True)
+
+
+@dataclass
+class StandbyRun:
+    pg: Any
+    database: str
+    backup_dir: Path
+    code: int
+    out: dict
+
+
+@pytest.fixture(scope="module")
+def standby_run(new_pg, load_program, tmp_path_factory, postgresql_standby) -> Iterator[StandbyRun]:
+    """A database of two notes, its third note written on the primary while the standby's replay was
+    paused (received, not replayed); then the backup service's run, on the standby, as a cluster's
+    synchronous standby; replay resumed a moment after the run began."""
+    pg = new_pg()
+    database = pg.notes(pg.name("notes"), ["first note", "second note"])
+    stack = contextlib.ExitStack()
+    backup_dir = stack.enter_context(server_reachable_dir(tmp_path_factory.mktemp("standby-run")))
+    (backup_dir / ".scratch-server-left0ver").mkdir()  # an interrupted earlier run's
+    received_all(pg, postgresql_standby)
+    standby_value(postgresql_standby, "SELECT pg_wal_replay_pause()")
+    try:
+        pg.psql("INSERT INTO notes (text) VALUES ('acknowledged before the backup')", database)
+        received_all(pg, postgresql_standby)
+        resumer = threading.Timer(1.0, standby_value, (postgresql_standby, "SELECT pg_wal_replay_resume()"))
+        resumer.start()
+        members = [LEADER, member("db2", "sync_standby"), member("db3", "replica")]
+        with on_standby(postgresql_standby), redirect_stdout(io.StringIO()) as stdout:
+            code = load_program("pg_backup.py").main(str(backup_dir), "14", database, members=members, me="db2")
+        resumer.join()
+    finally:
+        standby_value(postgresql_standby, "SELECT pg_wal_replay_resume()")
+    lines = stdout.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    yield StandbyRun(pg, database, backup_dir, code, json.loads(lines[0]))
+    stack.close()
+
+
+def test_a_standby_backs_up_and_says_it_was_chosen_as_the_synchronous_standby(standby_run):
+    assert standby_run.code == 0
+    assert (standby_run.out["member"], standby_run.out["role"], standby_run.out["chosen_as"]) == (
+        "db2", "sync_standby", "the synchronous standby")
+
+
+def test_a_standbys_backup_holds_what_it_had_received_when_the_run_began(standby_run, pg):
+    copy = restore_into(pg, Path(standby_run.out["backup"]), pg.name("copy"))
+
+    assert pg.note_texts(copy) == ["first note", "second note", "acknowledged before the backup"]
+    assert standby_run.out["replayed_up_to"]
+
+
+def test_a_standbys_backup_was_restored_once_in_a_throwaway_server_not_the_primary(standby_run):
+    assert standby_run.out["restored"] == {"notes": 3, "notes_schema": 1}
+    assert standby_run.pg.databases() == [standby_run.database]
+
+
+def test_a_standbys_backup_leaves_its_dump_alone_in_backup_dir_its_throwaway_server_gone(standby_run):
+    assert [p.name for p in standby_run.backup_dir.iterdir()] == [Path(standby_run.out["backup"]).name]
+    assert stat.S_IMODE(os.stat(standby_run.out["backup"]).st_mode) == 0o600
+
+
+def test_a_standby_that_replays_nothing_fails_after_its_wait_naming_the_position(pg_backup, pg, database,
+                                                                                 postgresql_standby):
+    received_all(pg, postgresql_standby)
+    standby_value(postgresql_standby, "SELECT pg_wal_replay_pause()")
+    try:
+        pg.psql("INSERT INTO notes (text) VALUES ('not replayed')", database)
+        received_all(pg, postgresql_standby)
+        with on_standby(postgresql_standby), pytest.raises(RuntimeError, match=r"has not replayed up to \S+ \(received\)"):
+            pg_backup.replayed_received(0.5)
+    finally:
+        standby_value(postgresql_standby, "SELECT pg_wal_replay_resume()")
+
+
+def test_a_standby_is_known_as_one(pg_backup, postgresql_standby):
+    with on_standby(postgresql_standby):
+        assert pg_backup.is_standby() is True
