@@ -10,6 +10,7 @@ it. A drill's figures go to .cache/ha-report.md.
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -315,6 +316,74 @@ def test_a_backup_on_a_replica_fails_no_read_and_no_write(replica_backup) -> Non
     assert replica_backup["writes"]["failed"] == 0, replica_backup["writes"]
     assert replica_backup["reads"]["failed"] == 0, replica_backup["reads"]
     assert "503" not in replica_backup["writes"]["by_status"], replica_backup["writes"]
+
+
+# A rolling upgrade of the database packages ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rolling_upgrade(report) -> dict[str, Any]:
+    """playbooks/db-upgrade.yml under write load, reinstalling the installed versions (the test hosts'
+    sources hold nothing newer): each member in turn, the leader last after a switchover. The members
+    that answer as a primary are counted every second while it runs."""
+    db.wait_healthy(MEMBERS)
+    app = node(APP, sudo=True)
+    roles_before = db.roles(MEMBERS)
+    runs: list[Any] = []
+    seen_primaries: list[list[str]] = []
+    with under_load() as traffic:
+        at = db.clock(app)
+        upgrade = threading.Thread(target=lambda: runs.append(
+            run_playbook(PROJECT / "playbooks" / "db-upgrade.yml", "-e", "db_upgrade_reinstall=true")))
+        upgrade.start()
+        while upgrade.is_alive():
+            seen_primaries.append(db.primaries(MEMBERS))
+            upgrade.join(1)
+        db.wait_healthy(MEMBERS, 180)
+        resumed_at = db.clock(app)
+        wait_until(lambda: sum(a["at"] > resumed_at for a in acknowledged(app, traffic["writes"])) >= 20, 60)
+    writes, reads = traffic["writes"], traffic["reads"]
+    acks = acknowledged(app, writes)
+    stored = notes_in(node(db.leader(MEMBERS), sudo=True))
+    missing = [a for a in acks if stored.get(str(a["id"])) != a["text"]]
+    paused, _ = db.pause(acks, at)
+    run = runs[0]
+    stopped = [host for play in run.report.get("plays", []) for task in play.get("tasks", [])
+               if task["task"]["name"].endswith("Member's Patroni and PostgreSQL are stopped") for host in task["hosts"]]
+    report.add("rolling upgrade (playbooks/db-upgrade.yml, same versions reinstalled): writes (POST)", writes,
+               f"{len(acks)} acknowledged, {len(missing)} missing; writes paused {paused:.1f} s at most; "
+               f"503: {writes['by_status'].get('503', 0)}, 500: {writes['by_status'].get('500', 0)}; "
+               f"order {stopped}")
+    report.add("rolling upgrade: reads (GET)", reads)
+    return {"run": run, "roles": roles_before, "after": db.roles(MEMBERS), "stopped": stopped, "acks": acks,
+            "missing": missing, "writes": writes, "reads": reads, "pause": paused, "primaries": seen_primaries}
+
+
+def test_a_rolling_upgrade_takes_each_member_in_turn_replicas_first_the_leader_last(rolling_upgrade) -> None:
+    assert rolling_upgrade["run"].rc == 0, rolling_upgrade["run"]
+    roles = rolling_upgrade["roles"]
+    assert rolling_upgrade["stopped"] == (
+        sorted(n for n, r in roles.items() if r == "replica") + sorted(n for n, r in roles.items() if r == "sync_standby")
+        + [n for n, r in roles.items() if r == "leader"])
+
+
+def test_a_rolling_upgrade_switches_the_leader_over_before_its_packages(rolling_upgrade) -> None:
+    old = next(n for n, r in rolling_upgrade["roles"].items() if r == "leader")
+    assert rolling_upgrade["after"][old] in ("sync_standby", "replica")
+    assert one_primary_at_most(rolling_upgrade)
+
+
+def test_a_rolling_upgrade_loses_no_acknowledged_write_and_answers_no_500(rolling_upgrade) -> None:
+    assert len(rolling_upgrade["acks"]) > 50
+    assert rolling_upgrade["missing"] == []
+    assert rolling_upgrade["writes"]["failed"] == 0, rolling_upgrade["writes"]
+    assert rolling_upgrade["pause"] < 15
+
+
+def test_a_rolling_upgrade_answers_reads_200_or_503_with_retry_after_never_500(rolling_upgrade) -> None:
+    # The load counts a 503 only with Retry-After (any other answer is its own failure).
+    assert set(rolling_upgrade["reads"]["by_status"]) <= {"200", "503"}, rolling_upgrade["reads"]
+    assert rolling_upgrade["reads"]["failed"] == rolling_upgrade["reads"]["by_status"].get("503", 0)
 
 
 # The cluster as site.yml leaves it ----------------------------------------------------------------
