@@ -400,6 +400,19 @@ def test_commits_wait_for_a_synchronous_standby() -> None:
     assert psql(leader, "SHOW synchronous_commit") == "on"
 
 
+def test_a_backup_never_starts_the_patroni_of_a_member_stopped_for_maintenance() -> None:
+    db.wait_healthy(MEMBERS)
+    name = next(n for n, role in db.roles(MEMBERS).items() if role == "replica")  # no write waits for it
+    host = node(name, sudo=True)
+    host.check_output("systemctl stop patroni")
+    try:
+        assert host.run("systemctl start postgresql-backup.service").rc != 0
+        assert not host.service("patroni").is_running
+    finally:
+        host.check_output("systemctl start patroni")
+        db.wait_healthy(MEMBERS, 120)
+
+
 def test_each_member_serves_patronis_and_etcds_metrics_to_the_allowed_sources() -> None:
     app = node(APP)
     for name in MEMBERS:
