@@ -2,8 +2,9 @@
 app serves on as fast as alone.
 
 counter (worker_max_rss_mb 128, cpu_nice 10 in host_vars) gets a release with a route that keeps
-32 MB more with every call, called about 15 times a second; notes (the defaults: 512 MB, nice 0) is loaded
-alone and beside it, five times each, interleaved so that the machine's own noise falls on both.
+32 MB more with every call, called about 4 times a second; notes (the defaults: 512 MB, nice 0)
+is loaded alone and beside it, five times each, interleaved so that the machine's own noise falls
+on both.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from testlib.wait import wait_until
 
 CEILING_MB, NICE = 128, 10  # counter's worker_max_rss_mb and cpu_nice (host_vars)
 LEAK_MB = 32  # kept by each call of the leaking route
-LEAK_PAUSE_S = 0.05  # between the leak's calls: about 15 a second, a worker past its ceiling every few
+LEAK_PAUSE_S = 0.2  # between the leak's calls: about 4 a second, 128 MB a second kept
 PHASE_S, ROUNDS = 5, 5  # seconds of each load phase; rounds of notes alone, then beside the leak
 LEAK_ROUTE = f'''
 
