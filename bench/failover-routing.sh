@@ -201,23 +201,16 @@ recovered_since() {
       END {exit !found}' "/tmp/failover/$c.tsv" 2>/dev/null || return 1
   done
 }
-wait_recovered() {
-  local t=$1
+# wait_for CHECK T: polls CHECK T every half second, for up to recover_timeout seconds.
+wait_for() {
+  local check=$1 t=$2
   for _ in $(seq $((recover_timeout * 2))); do
-    recovered_since "$t" && return 0
+    "$check" "$t" && return 0
     sleep 0.5
   done
   return 1
 }
-wait_writes() {
-  local t=$1
-  for _ in $(seq $((recover_timeout * 2))); do
-    acked_since "$t" && return 0
-    sleep 0.5
-  done
-  return 1
-}
-wait_writes "$(now)" || { docker exec "$app_host" sh -c 'tail -n 3 /tmp/failover/*.tsv /tmp/failover/*.err' >&2; die "the writers write nothing"; }
+wait_for acked_since "$(now)" || { docker exec "$app_host" sh -c 'tail -n 3 /tmp/failover/*.tsv /tmp/failover/*.err' >&2; die "the writers write nothing"; }
 log "both writers write"
 
 rounds_file="$tmp/rounds.jsonl"
@@ -262,7 +255,7 @@ NFT
 for rnd in $(seq "$rounds"); do
   for name in $faults; do
     leader=$(wait_healthy)
-    wait_writes "$(now)" || die "the writers stopped before $name"
+    wait_for acked_since "$(now)" || die "the writers stopped before $name"
     old_address=$(address "$leader")
     log "round $rnd/$rounds: $name on $leader"
     # The fault's time is when its command has returned (the postmaster or the host is gone): on a
@@ -271,7 +264,7 @@ for rnd in $(seq "$rounds"); do
     t_begin=$(now)
     fault "$name" "$leader"
     t_fault=$(now)
-    wait_recovered "$t_begin" || die "$name round $rnd: a writer had no write acknowledged after a failure within $((recover_timeout)) s"
+    wait_for recovered_since "$t_begin" || die "$name round $rnd: a writer had no write acknowledged after a failure within $((recover_timeout)) s"
     log "round $rnd/$rounds: $name: both writers write again after $(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t_fault" "$(now)") s"
     if [ "$name" = partition ]; then
       docker exec "$leader" nft delete table inet bench_partition
