@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Asks a release for its health check from the host it runs on; prints what came back.
 
-usage: health_probe.py nginx URL             through nginx on this host's loopback
-       health_probe.py uwsgi SOCKET URL      straight to the app's socket (uwsgi protocol)
+usage: health_probe.py [--wait SECONDS RELEASE] nginx URL          through nginx on this host's loopback
+       health_probe.py [--wait SECONDS RELEASE] uwsgi SOCKET URL   straight to the app's socket (uwsgi protocol)
 
 URL is the health check as clients ask for it (https://notes.example.org/healthz). Through
 nginx, the request goes to 127.0.0.1 on the URL's port, with the URL's host name as SNI and
@@ -10,7 +10,9 @@ Host, so the site answers exactly as it does for clients; a redirect to HTTPS is
 It also asks nginx to use this host's own app (X-Flask-Deploy-Pin: local, honoured from
 loopback only), so a release is checked on the host it was deployed to. The certificate is not
 checked: the connection never leaves the host. SOCKET is /path/to.sock or address:port.
-Prints {"status": int, "json": object or null}.
+Prints {"status": int, "json": object or null}. With --wait, asks again every 0.2 s until the
+answer is 200 naming RELEASE (json.release) or SECONDS have passed, and prints the last answer:
+one task on the host instead of one per try (each costs Ansible a round trip and a second's delay).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import socket
 import ssl
 import struct
 import sys
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 PIN = {"X-Flask-Deploy-Pin": "local"}
@@ -112,5 +116,27 @@ def main(argv: list[str]) -> dict[str, object]:
         return {"status": 0, "json": None, "error": f"{type(exc).__name__}: {exc}"}
 
 
+def healthy(answer: dict[str, object], release: str) -> bool:
+    body = answer.get("json")
+    return answer.get("status") == 200 and isinstance(body, dict) and body.get("release") == release
+
+
+def wait(argv: list[str], seconds: float, release: str, interval: float = 0.2,
+         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> dict[str, object]:
+    """main(argv) again every interval until it is healthy for release or seconds have passed."""
+    deadline = clock() + seconds
+    while True:
+        answer = main(argv)
+        if healthy(answer, release) or clock() >= deadline:
+            return answer
+        sleep(interval)
+
+
+def cli(argv: list[str]) -> dict[str, object]:
+    if argv[:1] == ["--wait"]:
+        return wait(argv[3:], float(argv[1]), argv[2])
+    return main(argv)
+
+
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1:])))
+    print(json.dumps(cli(sys.argv[1:])))

@@ -226,3 +226,69 @@ def test_program_prints_a_failure_as_json_and_exits_0_for_the_retry(run_program,
 
     assert run.code == 0
     assert json.loads(run.stdout)["status"] == 0
+
+
+# --- waiting on the host for the release to answer --------------------------------------------------------
+
+
+class FakeClock:
+    """Time that passes only when the probe sleeps, so a wait's deadline is exact."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_wait_asks_again_until_the_release_answers_200(health_probe, http_server):
+    clock = FakeClock()
+    later = iter([(200, b'{"release": "an-older-one"}'), (200, HEALTHY_BODY)])
+    http_server.answer("/healthz", 503, b'{"status": "starting"}')
+
+    def sleep(seconds: float) -> None:  # the release comes up while the probe waits
+        clock.sleep(seconds)
+        http_server.answer("/healthz", *next(later))
+
+    answer = health_probe.wait(["nginx", http_server.url()], 30, HEALTHY["release"], clock=clock, sleep=sleep)
+
+    assert answer == {"status": 200, "json": HEALTHY}
+    assert len(http_server.requests) == 3
+    assert clock.sleeps == [0.2, 0.2]
+
+
+def test_wait_gives_up_at_its_deadline_with_the_last_answer(health_probe, refused_port):
+    clock = FakeClock()
+
+    answer = health_probe.wait(["nginx", f"http://notes.example.org:{refused_port}/healthz"], 1, "r",
+                               clock=clock, sleep=clock.sleep)
+
+    assert answer["status"] == 0
+    assert clock.now == pytest.approx(1.0)
+    assert len(clock.sleeps) == 5
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ({"status": 200, "json": HEALTHY}, True),
+    ({"status": 200, "json": {"release": "another"}}, False),
+    ({"status": 503, "json": HEALTHY}, False),
+    ({"status": 200, "json": None}, False),
+    ({"status": 200, "json": ["not", "an", "object"]}, False),
+])
+def test_healthy_means_200_naming_the_release(health_probe, answer, expected):
+    assert health_probe.healthy(answer, HEALTHY["release"]) is expected
+
+
+def test_program_with_wait_prints_the_healthy_answer(run_program, serve, make_http_reply):
+    server = serve(make_http_reply("200 OK", HEALTHY_BODY))
+
+    run = run_program("health_probe.py", "--wait", "5", HEALTHY["release"],
+                      "uwsgi", server.address, "https://notes.example.org/healthz")
+
+    assert run.code == 0
+    assert json.loads(run.stdout) == {"status": 200, "json": HEALTHY}
