@@ -6,21 +6,20 @@ few functions derive the structures from it, in one place, where Jinja would hav
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import ipaddress
 import re
-from pathlib import Path
 from typing import Any
 
-import yaml
 
 try:
     from ansible.errors import AnsibleFilterError
 except ImportError:  # the filters also run without Ansible (plain Python)
     AnsibleFilterError = ValueError  # type: ignore[assignment,misc]
 
+from ansible_collections.flask_deploy.stack.plugins.module_utils.app_layout import app_paths
 from ansible_collections.flask_deploy.stack.plugins.module_utils.names import APP_NAME_RULE, is_app_name
+from ansible_collections.flask_deploy.stack.plugins.module_utils.role_defaults import ROLE_DEFAULTS
 
 
 def _address(hostvars: dict[str, Any], host: str) -> str:
@@ -138,18 +137,9 @@ SERVER_NAME_RULE = ("must be host names (letters, digits, -, _ and ., such as sh
                     "the first one without a *. wildcard) or IP addresses")
 
 
-# libyaml's parser where PyYAML has it (it does in .venv): the pure-Python one takes 17 ms for the
-# argument spec (libyaml 3 ms), paid again by every task that templates stack_apps, as each task
-# runs in a fork of its own that starts without this cache (41 tasks of a changed=0 re-run, #33).
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@functools.cache
 def _role_defaults() -> dict[str, Any]:
-    """python_app's defaults, from the one place they are written (its argument spec)."""
-    spec_file = Path(__file__).resolve().parents[2] / "roles" / "python_app" / "meta" / "argument_specs.yml"
-    options = yaml.load(spec_file.read_text(), Loader=_YAML_LOADER)["argument_specs"]["main"]["options"]  # noqa: S506
-    return {name: option.get("default") for name, option in options.items()}
+    """python_app's defaults, as its argument spec writes them (scripts/role-docs generates the module)."""
+    return ROLE_DEFAULTS["python_app"]
 
 
 def _fail(where: str, message: str) -> None:
@@ -417,18 +407,19 @@ def app_env(stack_apps: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 
 def sites(stack_apps: list[dict[str, Any]], hostvars: dict[str, Any], this_host: str, app_hosts: list[str],
-          serves_code: bool, socket_dir: str, app_root: str | None = None) -> list[dict[str, Any]]:
+          serves_code: bool, socket_dir: str | None = None, app_root: str | None = None) -> list[dict[str, Any]]:
     """One nginx_vhost site per app: its names, its app hosts' sockets, its static files.
 
     serves_code: this host holds the apps' releases, so nginx serves their static files from disk
-    (a web-only host passes static URLs to the app). app_root: the one app's python_app_root, if set.
+    (a web-only host passes static URLs to the app). socket_dir: python_app_socket_dir, if set;
+    app_root: the one app's python_app_root, if set. Paths as python_app lays them out (app_paths).
     """
     out = []
     for app in stack_apps:
         if app["state"] == "absent":
             out.append({"name": app["name"], "state": "absent"})
             continue
-        root = app_root if app.get("one_app") and app_root else f"/srv/{app['name']}"
+        paths = app_paths(app["name"], app_root if app.get("one_app") else None, socket_dir, app["static_dir"])
         limits = {}
         for key in ("uwsgi_port", "harakiri", "max_body_mb"):
             if not _integer(app[key]):
@@ -438,12 +429,12 @@ def sites(stack_apps: list[dict[str, Any]], hostvars: dict[str, Any], this_host:
             "name": app["name"],
             "server_names": app["server_names"],
             "acme": app["acme"],
-            "upstreams": uwsgi_upstreams(app_hosts, hostvars, this_host, f"{socket_dir}/{app['name']}.sock",
+            "upstreams": uwsgi_upstreams(app_hosts, hostvars, this_host, paths["socket"],
                                          limits["uwsgi_port"]),
             "static_url": "/static/",
-            "static_root": f"{root}/current/app/{app['static_dir']}" if serves_code else "",
+            "static_root": paths["static"] if serves_code else "",
             # Every kept release's, by code digest (python_app links them).
-            "static_versions_root": f"{root}/static" if serves_code else "",
+            "static_versions_root": paths["static_versions"] if serves_code else "",
             "client_max_body_size_mb": limits["max_body_mb"],
             # nginx waits longer than uWSGI's harakiri, so a stuck request is cut by uWSGI first.
             "read_timeout": limits["harakiri"] + 5,
@@ -481,6 +472,7 @@ class FilterModule:
             "app_database_password": app_database_password,
             "app_env": app_env,
             "apps": apps,
+            "app_paths": app_paths,
             "database_connections": database_connections,
             "databases": databases,
             "loop_items": loop_items,

@@ -248,11 +248,34 @@ def test_one_app_takes_python_apps_defaults_from_its_argument_spec(stack):
     }
 
 
-def test_role_defaults_are_every_option_of_the_spec_as_the_pure_python_parser_reads_it(stack):
-    # stack.py reads the spec with libyaml where PyYAML has it (#33: every task's fork parses it
-    # again); what it reads must be what yaml.safe_load reads, option for option.
+def test_role_defaults_are_every_option_of_the_spec(stack):
+    # Generated from the spec by scripts/role-docs (make test checks it is up to date): no filter
+    # opens the role's files, and no task's fork parses YAML for them (#29, #33).
     assert stack._role_defaults() == {name: option.get("default") for name, option in _spec_options().items()}
-    assert stack._YAML_LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def test_app_paths_lay_an_app_out_under_its_root_and_socket_directory(stack):
+    paths = stack.app_paths("shop", "/opt/shop", "/run/apps", "shop/static")
+
+    assert paths == {
+        "root": "/opt/shop", "releases": "/opt/shop/releases", "current": "/opt/shop/current",
+        "live_code": "/opt/shop/current/app", "static": "/opt/shop/current/app/shop/static",
+        "static_versions": "/opt/shop/static", "venvs": "/opt/shop/venvs", "wheelhouse": "/opt/shop/wheelhouse",
+        "socket": "/run/apps/shop.sock", "run_dir": "/run/apps/shop", "stats_socket": "/run/apps/shop/stats.sock",
+    }
+
+
+@pytest.mark.parametrize("unset", [None, ""])
+def test_app_paths_default_to_python_apps_root_and_socket_directory(stack, unset):
+    paths = stack.app_paths("shop", unset, unset)
+
+    assert (paths["root"], paths["socket"]) == ("/srv/shop", "/run/uwsgi/shop.sock")
+    assert spec_default("python_app_root") == "/srv/{{ python_app_name }}"
+    assert spec_default("python_app_socket_dir") == "/run/uwsgi"
+
+
+def test_app_paths_of_an_app_without_static_files_has_none_to_serve(stack):
+    assert stack.app_paths("shop")["static"] == ""
 
 
 def test_one_app_source_directory_defaults_to_the_playbook_directorys_app(stack):
@@ -1039,7 +1062,7 @@ def test_shared_data_fails_when_an_app_has_a_database_and_there_is_no_database_h
 def test_filter_module_offers_each_filter_under_its_function_name(stack):
     filters = stack.FilterModule().filters()
     assert filters == {name: getattr(stack, name) for name in (
-        "addresses", "app_database_password", "app_env", "apps", "database_connections", "databases", "loop_items",
+        "addresses", "app_database_password", "app_env", "app_paths", "apps", "database_connections", "databases", "loop_items",
         "maintenance", "named_addresses", "shared_data", "sites", "unused_venvs", "uwsgi_upstreams", "venv_name",
         "web_hosts_of", "wheelhouses",
         "without_facts")}
