@@ -12,16 +12,19 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from testlib import cluster as db
 from testlib.database import notes_in, psql
 from testlib.hosts import address, node
+from testlib.layout import ENV_FILE
 from testlib.load import Report, load
 from testlib.notes import acknowledged
-from testlib.run import PROJECT, run_playbook
+from testlib.run import INVENTORY, PROJECT, run_playbook
 from testlib.wait import wait_until
 
 APP = "ha-app"
@@ -384,6 +387,178 @@ def test_a_rolling_upgrade_answers_reads_200_or_503_with_retry_after_never_500(r
     # The load counts a 503 only with Retry-After (any other answer is its own failure).
     assert set(rolling_upgrade["reads"]["by_status"]) <= {"200", "503"}, rolling_upgrade["reads"]
     assert rolling_upgrade["reads"]["failed"] == rolling_upgrade["reads"]["by_status"].get("503", 0)
+
+
+# A member taken out of the cluster, then added again -------------------------------------------
+
+DATA_DIR = "/var/lib/postgresql/17/main"
+
+
+def inventory_without(directory: Path, member: str) -> Path:
+    """The scenario's inventory as the user edits it (docs/databases.md): the member out of the db group."""
+    hosts = yaml.safe_load((INVENTORY / "hosts").read_text())
+    del hosts["all"]["children"]["db"]["hosts"][member]
+    (directory / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    (directory / "group_vars").symlink_to((INVENTORY / "group_vars").resolve())
+    return directory
+
+
+def running_since(members: list[str]) -> dict[str, list[str]]:
+    """Each member's etcd and Patroni main PIDs and its postmaster's start: unchanged means none restarted."""
+    return {name: [*node(name).check_output("systemctl show -p MainPID --value etcd patroni").split(),
+                   psql(node(name, sudo=True), "SELECT pg_postmaster_start_time()")] for name in members}
+
+
+def etcd_members(member: str) -> list[str]:
+    answer = node(member, sudo=True).check_output("etcdctl --endpoints=http://127.0.0.1:2379 member list -w json")
+    return sorted(m.get("name", "") for m in yaml.safe_load(answer)["members"])
+
+
+def missing_on(member: str, acks: list[dict[str, Any]], seconds: float = 60) -> list[dict[str, Any]]:
+    """The acknowledged notes a member lacks once it has replayed them (waited for up to seconds)."""
+    host, missing = node(member, sudo=True), list(acks)
+
+    def replayed() -> bool:
+        stored = notes_in(host)
+        missing[:] = [a for a in acks if stored.get(str(a["id"])) != a["text"]]
+        return not missing
+
+    with suppress(pytest.fail.Exception):
+        wait_until(replayed, seconds, every=1)
+    return missing
+
+
+def writes_after(app: Any, writes: dict[str, Any], since: float, count: int = 20) -> None:
+    wait_until(lambda: sum(a["at"] > since for a in acknowledged(app, writes)) >= count, 60)
+
+
+@pytest.fixture(scope="module")
+def removed(report, tmp_path_factory) -> dict[str, Any]:
+    """playbooks/db-remove.yml takes the leader out under write load (the harder case: it hands the lead
+    over first), then site.yml runs with the host out of the db group, as docs/databases.md says."""
+    db.wait_healthy(MEMBERS)
+    app = node(APP, sudo=True)
+    gone = db.leader(MEMBERS)
+    rest = [m for m in MEMBERS if m != gone]
+    edited = inventory_without(tmp_path_factory.mktemp("db-removed"), gone)
+    not_a_member = run_playbook(PROJECT / "playbooks" / "db-remove.yml", "-e", f"db_remove={APP}")
+    with under_load() as traffic:
+        at = db.clock(app)
+        run = run_playbook(PROJECT / "playbooks" / "db-remove.yml", "-e", f"db_remove={gone}")
+        removed_at = db.clock(app)
+        before = running_since(rest)
+        site = run_playbook(PROJECT / "site.yml", inventory=edited)
+        after = running_since(rest)
+        site_done = db.clock(app)
+        writes_after(app, traffic["writes"], site_done)
+    too_few = run_playbook(PROJECT / "playbooks" / "db-remove.yml", "-e", f"db_remove={rest[0]}", inventory=edited)
+    writes, reads = traffic["writes"], traffic["reads"]
+    acks = acknowledged(app, writes)
+    stored = notes_in(node(db.leader(rest), sudo=True))
+    missing = [a for a in acks if stored.get(str(a["id"])) != a["text"]]
+    paused, _ = db.pause(acks, at)
+    report.add("leader taken out (playbooks/db-remove.yml, then site.yml without it): writes (POST)", writes,
+               f"{len(acks)} acknowledged, {len(missing)} missing; writes paused {paused:.1f} s at most; "
+               f"db-remove.yml {removed_at - at:.0f} s, site.yml {site_done - removed_at:.0f} s; "
+               f"503: {writes['by_status'].get('503', 0)}, 500: {writes['by_status'].get('500', 0)}")
+    report.add("leader taken out: reads (GET)", reads)
+    return {"gone": gone, "rest": rest, "run": run, "site": site, "not_a_member": not_a_member, "too_few": too_few,
+            "before": before, "after": after, "acks": acks, "missing": missing, "pause": paused, "writes": writes,
+            "reads": reads, "roles": db.roles(rest), "etcd": etcd_members(rest[0]),
+            "url": app.check_output(f"grep ^NOTES_DATABASE_URL= {ENV_FILE}"), "address": address(node(gone))}
+
+
+def test_db_remove_refuses_a_host_that_is_not_a_member_before_any_host_changes(removed) -> None:
+    assert removed["not_a_member"].rc != 0, removed["not_a_member"]
+    assert "postgresql_server_remove_member (-e db_remove=HOST" in removed["not_a_member"].text
+    assert set(removed["not_a_member"].changed.values()) == {0}, removed["not_a_member"].changed
+
+
+def test_db_remove_takes_the_leader_out_of_patroni_and_etcd_after_a_switchover(removed) -> None:
+    assert removed["run"].rc == 0, removed["run"]
+    assert sorted(removed["roles"]) == sorted(removed["rest"]), removed["roles"]
+    assert sorted(removed["roles"].values()) == ["leader", "sync_standby"], removed["roles"]
+    assert removed["etcd"] == sorted(removed["rest"])
+
+
+def test_a_removed_member_runs_neither_patroni_nor_etcd_and_keeps_its_data(removed) -> None:
+    host = node(removed["gone"], sudo=True)
+    for service in ("patroni", "etcd"):
+        assert not host.service(service).is_running and not host.service(service).is_enabled, service
+    assert host.file(f"{DATA_DIR}/PG_VERSION").is_file
+
+
+def test_taking_a_member_out_loses_no_acknowledged_write_and_answers_no_500(removed) -> None:
+    assert len(removed["acks"]) > 50
+    assert removed["missing"] == []
+    assert removed["writes"]["failed"] == 0, removed["writes"]
+    assert removed["reads"]["failed"] == 0, removed["reads"]
+    assert removed["pause"] < 10
+
+
+def test_site_yml_without_the_member_tells_the_app_hosts_and_restarts_no_member(removed) -> None:
+    assert removed["site"].rc == 0, removed["site"]
+    assert removed["address"] not in removed["url"]
+    assert removed["after"] == removed["before"]
+
+
+def test_taking_out_one_of_the_last_two_members_is_refused(removed) -> None:
+    assert removed["too_few"].rc != 0, removed["too_few"]
+    assert "would leave 1 member(s)" in removed["too_few"].text, removed["too_few"]
+    assert set(removed["too_few"].changed.values()) == {0}, removed["too_few"].changed
+
+
+@pytest.fixture(scope="module")
+def added_back(removed, report) -> dict[str, Any]:
+    """The removed host back in the db group (the scenario's inventory) and site.yml, under write load."""
+    app = node(APP, sudo=True)
+    gone = removed["gone"]
+    with under_load() as traffic:
+        at = db.clock(app)
+        run = run_playbook(PROJECT / "site.yml")
+        done = db.clock(app)
+        db.wait_healthy(MEMBERS)
+        writes_after(app, traffic["writes"], done)
+    writes, reads = traffic["writes"], traffic["reads"]
+    acks = acknowledged(app, writes)
+    stored = notes_in(node(db.leader(MEMBERS), sudo=True))
+    missing = [a for a in acks if stored.get(str(a["id"])) != a["text"]]
+    paused, _ = db.pause(acks, at)
+    on_it = missing_on(gone, removed["acks"] + acks)
+    report.add("removed member added back (site.yml with it in the db group): writes (POST)", writes,
+               f"{len(acks)} acknowledged, {len(missing)} missing; {len(on_it)} of {len(removed['acks']) + len(acks)} "
+               f"missing on it; writes paused {paused:.1f} s at most; site.yml {done - at:.0f} s; "
+               f"503: {writes['by_status'].get('503', 0)}, 500: {writes['by_status'].get('500', 0)}")
+    report.add("removed member added back: reads (GET)", reads)
+    host = node(gone, sudo=True)
+    return {"gone": gone, "run": run, "acks": acks, "missing": missing, "pause": paused, "on_it": on_it,
+            "writes": writes, "reads": reads, "roles": db.roles(MEMBERS),
+            "kept": host.run(f"ls -d {DATA_DIR}.removed-*").stdout.split(),
+            "identifiers": {name: psql(node(name, sudo=True), "SELECT system_identifier FROM pg_control_system()")
+                            for name in MEMBERS}}
+
+
+def test_site_yml_adds_the_removed_member_back_as_a_streaming_replica(added_back) -> None:
+    assert added_back["run"].rc == 0, added_back["run"]
+    assert added_back["roles"][added_back["gone"]] in ("sync_standby", "replica"), added_back["roles"]
+    assert db.healthy(MEMBERS)
+
+
+def test_the_member_added_back_copies_the_leader_afresh_its_old_data_kept_beside(added_back) -> None:
+    assert len(added_back["kept"]) == 1, added_back["kept"]
+    assert len(set(added_back["identifiers"].values())) == 1, added_back["identifiers"]
+
+
+def test_every_acknowledged_note_is_on_the_member_added_back(added_back) -> None:
+    assert len(added_back["acks"]) > 50
+    assert added_back["on_it"] == []
+
+
+def test_adding_a_member_back_loses_no_acknowledged_write_and_answers_no_500(added_back) -> None:
+    assert added_back["missing"] == []
+    assert added_back["writes"]["failed"] == 0, added_back["writes"]
+    assert added_back["reads"]["failed"] == 0, added_back["reads"]
+    assert added_back["pause"] < 10
 
 
 # The cluster as site.yml leaves it ----------------------------------------------------------------
