@@ -100,6 +100,7 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         'postgresql_server_cluster_loop_wait': 5,
         'postgresql_server_cluster_retry_timeout': 5,
         'postgresql_server_switchover_candidate': '',
+        'postgresql_server_remove_member': '',
         'postgresql_server_upgrade_reinstall': False,
         'postgresql_server_metrics_allowed_sources': [],
         'postgresql_server_prometheus_rules_dir': '/etc/prometheus/rules.d/flask-deploy',
