@@ -25,19 +25,23 @@ def install_loadgen(host: Any) -> str:
 @contextmanager
 def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: int = 4,
          scheme: str = "https", connect: str = "127.0.0.1", accept: tuple[int, ...] = (),
-         post_notes: bool = False, method: str = "GET", pause: float = 0.01) -> Iterator[dict[str, Any]]:
+         post_notes: bool = False, method: str = "GET", pause: float = 0.01, alternate: float = 0.0,
+         trace: bool = False) -> Iterator[dict[str, Any]]:
     """Continuous load while the block runs, to the site name at connect (the host's loopback, or
     another of its addresses), each a GET or a HEAD (method), each of the threads pausing pause
     seconds between its requests; statuses in accept count as answers, as 2xx do. The summary
     fills the dict (p50_s and p99_s among it). With post_notes every request adds a note, and the
-    summary's "acks" is the host's file of the acknowledged ones (loadgen.py)."""
+    summary's "acks" is the host's file of the acknowledged ones (loadgen.py). With alternate, the
+    clients send only in every second window of that many seconds (the summary's "windows"); with
+    trace, the summary's "trace" lists every answered request's [start, seconds] (loadgen.py)."""
     install_loadgen(host)
     tag = f"/tmp/load-{time.monotonic_ns()}"
     started = host.run(
         f"setsid nohup {LOADGEN} --scheme {scheme} --host {name} --connect {connect} --path '{path}' "
         f"{f'--post-notes --acks {tag}.acks ' if post_notes else ''}"
         f"{''.join(f'--accept {status} ' for status in accept)}"
-        f"--method {method} --threads {threads} --pause {pause} "
+        f"--method {method} --threads {threads} --pause {pause} --alternate {alternate} "
+        f"{f'--trace {tag}.trace ' if trace else ''}"
         f"--stop-file {tag}.stop --out {tag}.json --max-seconds 600 "
         f">{tag}.log 2>&1 < /dev/null & sleep 1"
     )
@@ -51,6 +55,8 @@ def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: 
         host.run(f"touch {tag}.stop")
         wait_until(lambda: host.file(f"{tag}.json").exists, 30)
         summary.update(json.loads(host.file(f"{tag}.json").content_string))
+        if trace:
+            summary["trace"] = json.loads(host.file(f"{tag}.trace").content_string)
         if post_notes:
             summary["acks"] = f"{tag}.acks"
 

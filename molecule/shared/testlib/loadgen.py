@@ -7,7 +7,10 @@ which must then resolve to loopback), one connection per request, until STOP_FIL
 MAX_SECONDS pass. A request fails on a non-2xx status (one in --accept is an
 answer, but a 503 only with Retry-After), a reset, a refused connection or a
 timeout. Writes a JSON summary to OUT when it stops (with the p50, p99 and
-slowest seconds of the answered requests). With
+slowest seconds of the answered requests); with --trace, TRACE gets every answered request's
+start (the host's monotonic clock) and seconds. With --alternate S the clients send only in every
+second window of S seconds, the first one after S seconds without; the summary's "windows" lists
+each window that ended, [start, end, sending] on that clock. With
 --post-notes each request instead adds a note (POST PATH, JSON, a text of its
 own), and ACKS gets one JSON line per note the app acknowledged: its id, text
 and the host's wall-clock time of the acknowledgement.
@@ -43,6 +46,9 @@ def main() -> None:
     parser.add_argument("--acks", default="", help="with --post-notes: file of the acknowledged notes")
     parser.add_argument("--stop-file", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--trace", default="", help="file of every answered request: [start, seconds]")
+    parser.add_argument("--alternate", type=float, default=0.0,
+                        help="seconds of each window; the clients send in every second one (0: always)")
     args = parser.parse_args()
 
     context = ssl.create_default_context()
@@ -54,6 +60,7 @@ def main() -> None:
     sent = ok = 0
     successes: list[float] = []
     latencies: list[float] = []
+    trace: list[tuple[float, float]] = []
     failures: list[float] = []
     start = time.monotonic()
     deadline = start + args.max_seconds
@@ -96,6 +103,7 @@ def main() -> None:
             if 200 <= response.status < 300 or response.status in args.accept:
                 with lock:
                     latencies.append(time.monotonic() - began)
+                    trace.append((round(began, 4), round(latencies[-1], 5)))
                 return None
             return f"status {response.status}"
         except (OSError, http.client.HTTPException) as exc:
@@ -106,6 +114,9 @@ def main() -> None:
     def client() -> None:
         nonlocal sent, ok
         while time.monotonic() < deadline and not os.path.exists(args.stop_file):
+            if args.alternate and int((time.monotonic() - start) / args.alternate) % 2 == 0:
+                time.sleep(0.01)  # a window without: wait for the next one
+                continue
             error = one_request()
             now = time.monotonic() - start
             with lock:
@@ -124,6 +135,7 @@ def main() -> None:
     for thread in threads:
         thread.join()
 
+    stopped = time.monotonic()
     successes.sort()
     gaps = [b - a for a, b in zip(successes, successes[1:])]
     latencies.sort()
@@ -145,6 +157,13 @@ def main() -> None:
         "p99_s": quantile(0.99),
         "slowest_s": round(latencies[-1], 4) if latencies else None,
     }
+    if args.alternate:
+        ended = int((stopped - start) / args.alternate)
+        summary["windows"] = [[start + i * args.alternate, start + (i + 1) * args.alternate, i % 2 == 1]
+                              for i in range(ended)]
+    if args.trace:
+        with open(args.trace, "w", encoding="utf-8") as fh:
+            json.dump(sorted(trace), fh)
     if acks:
         acks.close()
     tmp = args.out + ".tmp"
