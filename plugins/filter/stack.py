@@ -112,12 +112,14 @@ CODE_OPTIONS = ("src_dir", "package", "wsgi_module", "env_prefix")
 LIMITS = ("uwsgi_port", "harakiri", "max_body_mb", "processes", "worker_max_rss_mb", "cpu_nice")
 SITE_OPTIONS = ("tls_certificate", "tls_key", "tls_certificate_content", "tls_key_content", "hsts",
                 "content_security_policy")
+# Switches of the app's vassal, true or false, inherited from the inventory like LIMITS.
+SWITCHES = ("cpu_idle",)
 ENTRY_KEYS = ("name", "state", "purge", "server_names", "acme", "static_dir", "health_path", "env", "database",
-              *CODE_OPTIONS, *LIMITS, *SITE_OPTIONS)
+              *CODE_OPTIONS, *LIMITS, *SWITCHES, *SITE_OPTIONS)
 # What the loops over the apps must not carry: a loop's items are in its results (and logs).
 SECRET_KEYS = ("env", "tls_key_content")
 # python_app options that are one app's own: with flask_apps, each entry says them (or its name
-# does), so the inventory must not. Limits (LIMITS) are inherited from the inventory instead.
+# does), so the inventory must not. Limits (LIMITS) and switches (SWITCHES) are inherited from the inventory instead.
 # migrate_command too: each app's release declares its own migration (pyproject.toml).
 PER_APP_OPTIONS = ("user", "root", "data_dir", "config_dir", "backup_dir", "state", "purge", "env", "migrate_command",
                    *CODE_OPTIONS)
@@ -159,7 +161,7 @@ def _one_app(inventory: dict[str, Any], defaults: dict[str, Any]) -> dict[str, A
     return {
         "name": value("name"), "state": value("state"), "purge": value("purge"),
         "server_names": names, "acme": inventory.get("notes_acme", False),
-        **{k: value(k) for k in (*CODE_OPTIONS, *LIMITS, "env")},
+        **{k: value(k) for k in (*CODE_OPTIONS, *LIMITS, *SWITCHES, "env")},
         "static_dir": f"{package}/static",
         "health_url": f"https://{names[0]}/healthz" if isinstance(names, list) and names else "",
         "database": _database("notes_database", inventory.get("notes_database"), str(value("name"))),
@@ -279,6 +281,11 @@ def _entry(index: int, entry: Any, inventory: dict[str, Any], defaults: dict[str
         if not _integer(value):
             _fail(where, f"{key} ({value!r}) must be a whole number")
         app[key] = int(value)
+    for key in SWITCHES:
+        value = entry.get(key, inventory.get(f"python_app_{key}", defaults[f"python_app_{key}"]))
+        if not isinstance(value, bool):
+            _fail(where, f"{key} ({value!r}) must be true or false")
+        app[key] = value
     app.update({k: entry[k] for k in SITE_OPTIONS if k in entry})
     return app
 

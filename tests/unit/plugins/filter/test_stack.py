@@ -240,6 +240,7 @@ def test_one_app_takes_python_apps_defaults_from_its_argument_spec(stack):
         "processes": spec_default("python_app_processes"),
         "worker_max_rss_mb": spec_default("python_app_worker_max_rss_mb"),
         "cpu_nice": spec_default("python_app_cpu_nice"),
+        "cpu_idle": spec_default("python_app_cpu_idle"),
         "env": spec_default("python_app_env"),
         "static_dir": f"{spec_default('python_app_package')}/static",
         "health_url": "https://notes.example.org/healthz",
@@ -289,7 +290,7 @@ def test_one_app_takes_the_inventorys_python_app_values_as_given(stack):
         "python_app_src_dir": "/src/shop", "python_app_package": "shop", "python_app_wsgi_module": "shop.wsgi:app",
         "python_app_env_prefix": "SHOP", "python_app_uwsgi_port": "3040", "python_app_harakiri": 60,
         "python_app_max_body_mb": 10, "python_app_processes": 4, "python_app_env": {"SHOP_MODE": "live"},
-        "python_app_worker_max_rss_mb": 256, "python_app_cpu_nice": 5,
+        "python_app_worker_max_rss_mb": 256, "python_app_cpu_nice": 5, "python_app_cpu_idle": True,
         "notes_server_names": ["shop.example.org", "www.shop.example.org"], "notes_acme": True,
     }
     [app] = stack.apps(None, inventory, "/pb")
@@ -297,7 +298,7 @@ def test_one_app_takes_the_inventorys_python_app_values_as_given(stack):
         "name": "shop", "state": "absent", "purge": True, "server_names": ["shop.example.org", "www.shop.example.org"],
         "acme": True, "src_dir": "/src/shop", "package": "shop", "wsgi_module": "shop.wsgi:app",
         "env_prefix": "SHOP", "uwsgi_port": "3040", "harakiri": 60, "max_body_mb": 10, "processes": 4,
-        "worker_max_rss_mb": 256, "cpu_nice": 5, "env": {"SHOP_MODE": "live"}, "static_dir": "shop/static", "health_url": "https://shop.example.org/healthz",
+        "worker_max_rss_mb": 256, "cpu_nice": 5, "cpu_idle": True, "env": {"SHOP_MODE": "live"}, "static_dir": "shop/static", "health_url": "https://shop.example.org/healthz",
         "database": None, "one_app": True,
     }
 
@@ -332,6 +333,7 @@ def test_apps_completes_an_entry_of_a_name_and_server_names_from_python_apps_def
         "processes": spec_default("python_app_processes"),
         "worker_max_rss_mb": spec_default("python_app_worker_max_rss_mb"),
         "cpu_nice": spec_default("python_app_cpu_nice"),
+        "cpu_idle": spec_default("python_app_cpu_idle"),
     }
 
 
@@ -371,6 +373,20 @@ def test_apps_memory_ceiling_and_cpu_nice_come_from_the_entry_else_the_inventory
                             inventory, "/pb")
     assert (shop["worker_max_rss_mb"], shop["cpu_nice"]) == (96, 10)
     assert (blog["worker_max_rss_mb"], blog["cpu_nice"]) == (256, 2)
+
+
+def test_apps_cpu_idle_comes_from_the_entry_else_the_inventory(stack):
+    shop, blog = stack.apps([entry("shop", cpu_idle=True), entry("blog", uwsgi_port=3032)], {}, "/pb")
+    assert (shop["cpu_idle"], blog["cpu_idle"]) == (True, False)
+    shop, blog = stack.apps([entry("shop", cpu_idle=False), entry("blog", uwsgi_port=3032)],
+                            {"python_app_cpu_idle": True}, "/pb")
+    assert (shop["cpu_idle"], blog["cpu_idle"]) == (False, True)
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_apps_refuses_a_cpu_idle_that_is_not_true_or_false(stack, value):
+    with pytest.raises(AnsibleFilterError, match=r"flask_apps\[0\] \(shop\): cpu_idle \(.*\) must be true or false"):
+        stack.apps([entry("shop", cpu_idle=value)], {}, "/pb")
 
 
 def test_apps_entrys_own_limits_win_over_the_inventorys(stack):
