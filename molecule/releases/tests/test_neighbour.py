@@ -1,11 +1,15 @@
 """A leaking app beside another: its workers are recycled at their memory ceiling, and the other
-app serves on as fast as alone.
+app fails no request.
 
-counter (worker_max_rss_mb 128, cpu_nice 10 in host_vars) gets a release with a route that keeps
-32 MB more with every call, called about 4 times a second; notes (the defaults: 512 MB, nice 0)
-is loaded alone and beside it, five times each, interleaved so that the machine's own noise falls
-on both. notes' p99 alone and beside the leak are reported (.cache/releases-report.md), not asserted:
-with a nice-based CPU share it rose by a third (9 to 12 ms in CI), over issue #32's 20 %.
+counter (worker_max_rss_mb 128, cpu_nice 10 and cpu_idle in host_vars) gets a release with a
+route that keeps 32 MB more with every call, called about 4 times a second in every second window
+of 2 s; notes (the defaults: 512 MB, nice 0, not idle) is loaded without a break all along, and
+its requests that start in the windows with the leak are compared with those that start in the
+windows without, so that the machine's own noise (other jobs on the same cores) falls on both
+alike. notes' p99 beside the leak and alone, and the measure's own noise (A/A: the windows
+without the leak, every second one against the others), are reported (.cache/releases-report.md),
+not asserted: on the busy 2-core test machine the A/A alone differed by 45 to 81 % at load 13 to
+16, over the 20 % issue #32 asks to resolve (docs/apps.md, "Memory and CPU").
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,10 +26,11 @@ from testlib.run import PROJECT, run_playbook
 from testlib.uwsgi import vassal_stats
 from testlib.wait import wait_until
 
-CEILING_MB, NICE = 128, 10  # counter's worker_max_rss_mb and cpu_nice (host_vars)
+CEILING_MB, NICE = 128, 10  # counter's worker_max_rss_mb and cpu_nice (host_vars); it is cpu_idle too
 LEAK_MB = 32  # kept by each call of the leaking route
 LEAK_PAUSE_S = 0.2  # between the leak's calls: about 4 a second, 128 MB a second kept
-PHASE_S, ROUNDS = 5, 5  # seconds of each load phase; rounds of notes alone, then beside the leak
+WINDOW_S, WINDOWS = 2, 60  # the leak's windows: every second one with its calls, 2 minutes in all
+GUARD_S = 0.5  # a request of notes that starts this soon after a window began counts for neither side
 LEAK_ROUTE = f'''
 
 _kept: list[bytes] = []
@@ -59,21 +63,26 @@ def start_rss_sampler(host: Any, master: int, out: str) -> None:
     host.check_output(f"cat > {SAMPLER} <<'SH'\n{script}\nSH\nsetsid nohup sh {SAMPLER} > /dev/null 2>&1 < /dev/null &")
 
 
-def median_p99(phases: list[dict[str, Any]]) -> float:
-    """The middle of the phases' p99s: one phase that the machine's own load slowed does not decide."""
-    return sorted(s["p99_s"] for s in phases)[len(phases) // 2]
+def p99_ms(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
+
+
+def split(trace: list[list[float]], windows: list[list[Any]]) -> tuple[list[float], list[float]]:
+    """notes' latencies (seconds) of the requests that started in the windows without the leak, and
+    with it, past the guard at each window's start; requests outside the windows count for neither."""
+    without: list[float] = []
+    beside: list[float] = []
+    for start, end, leaking in windows:
+        side = beside if leaking else without
+        side.extend(seconds for began, seconds in trace if start + GUARD_S <= began < end)
+    return without, beside
 
 
 def evil_reloads(host: Any, since: str) -> int:
     """Workers the vassal's master killed past the hard ceiling since then (its journal says each)."""
     log = host.check_output(f"journalctl -u uwsgi-emperor --since '{since}' -o cat")
     return log.count("EVIL RELOAD ON WORKER")
-
-
-def notes_phase(host: Any) -> dict[str, Any]:
-    with load(host, NOTES.load_path, threads=2) as summary:
-        time.sleep(PHASE_S)
-    return summary
 
 
 @pytest.fixture(scope="module")
@@ -92,32 +101,35 @@ def leaking_neighbour(host, tmp_path_factory, report) -> dict[str, Any]:
     master, before = vassal_stats(host, COUNTER.stats_socket)["pid"], respawns(host)
     since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
     rss = f"/tmp/rss-{time.time_ns()}"
-    alone, beside, leaks = [], [], []
     start_rss_sampler(host, master, rss)
     try:
-        for _ in range(ROUNDS):
-            alone.append(notes_phase(host))
-            with load(host, "/leak", name=COUNTER.server_name, threads=1, pause=LEAK_PAUSE_S) as leaked:
-                beside.append(notes_phase(host))
-            leaks.append(leaked)
+        with load(host, NOTES.load_path, threads=2, trace=True) as notes:
+            with load(host, "/leak", name=COUNTER.server_name, threads=1, pause=LEAK_PAUSE_S,
+                      alternate=WINDOW_S) as leaked:
+                time.sleep(WINDOW_S * WINDOWS)
     finally:
         host.run(f"touch {rss}.stop")
     samples = [int(line) for line in host.file(rss).content_string.split() if line.isdigit()]
     host.run(f"rm -f {rss} {rss}.stop {SAMPLER}")
+    trace, windows = notes.pop("trace"), leaked["windows"]
+    alone, beside = split(trace, windows)
+    # The measure's own noise (A/A): notes alone against notes alone, every second window without
+    # the leak against the others.
+    without = [window for window in windows if not window[2]]
+    aa = [p99_ms(split(trace, without[i::2])[0]) for i in (0, 1)]
     out = {
-        "alone": alone, "beside": beside, "leaks": leaks, "respawns": respawns(host) - before,
-        "evil": evil_reloads(host, since),
+        "notes": notes, "leak": leaked, "alone": alone, "beside": beside, "aa": aa,
+        "respawns": respawns(host) - before, "evil": evil_reloads(host, since),
         "max_worker_rss_mb": max(samples) / 1024, "samples": len(samples), "master_after": state(host, COUNTER)["master"],
         "master": master, "vassal": host.file(COUNTER.vassal).content_string,
     }
-    leak = {k: sum(s[k] for s in leaks) for k in ("sent", "failed")}
-    p99_alone, p99_beside = median_p99(alone), median_p99(beside)
-    report.add(f"leaking neighbour: counter keeps {LEAK_MB} MB a call (ceiling {CEILING_MB} MB a worker), "
-               "notes beside it", {k: sum(s[k] for s in beside) for k in ("sent", "failed")},
-               f"notes p99 {p99_beside * 1000:.0f} ms beside, {p99_alone * 1000:.0f} ms alone; counter: "
-               f"{leak['sent']} sent, {leak['failed']} failed, {out['respawns']} workers recycled ({out['evil']} of them "
-               f"killed past 1.5 times the ceiling), largest "
-               f"worker {out['max_worker_rss_mb']:.0f} MB")
+    load_avg = host.check_output("cut -d' ' -f1-3 /proc/loadavg")
+    report.add(f"leaking neighbour: counter keeps {LEAK_MB} MB a call (ceiling {CEILING_MB} MB a worker, idle CPU "
+               f"policy), notes beside it", notes,
+               f"notes p99 {p99_ms(beside):.1f} ms beside ({len(beside)} requests), {p99_ms(alone):.1f} ms alone "
+               f"({len(alone)}; A/A {aa[0]:.1f} against {aa[1]:.1f} ms); counter: {leaked['sent']} sent, "
+               f"{leaked['failed']} failed, {out['respawns']} workers recycled ({out['evil']} of them killed past "
+               f"1.5 times the ceiling), largest worker {out['max_worker_rss_mb']:.0f} MB; load {load_avg}")
     return out
 
 
@@ -126,10 +138,18 @@ def test_leaking_apps_vassal_has_its_memory_ceiling_and_lower_cpu_priority(leaki
     assert f"\nreload-on-rss = {CEILING_MB}\n" in vassal
     assert f"\nevil-reload-on-rss = {CEILING_MB * 3 // 2}\n" in vassal
     assert f"\nprio = {NICE}\n" in vassal
+    assert "\nexec-pre-app = chrt --idle --all-tasks --pid 0 $PPID\n" in vassal
+
+
+def test_leaking_apps_processes_run_at_the_idle_cpu_policy(host, leaking_neighbour) -> None:
+    # The master and every worker (forked after the master set it) are SCHED_IDLE: ps says IDL.
+    policies = host.check_output("ps -o cls=,args= -u counter")
+    lines = [line for line in policies.splitlines() if "counter.ini" in line]
+    assert len(lines) >= 2 and all(line.split()[0] == "IDL" for line in lines), policies
 
 
 def test_leaking_apps_workers_are_recycled_at_their_ceiling_before_the_host_runs_short(leaking_neighbour) -> None:
-    calls = sum(s["sent"] for s in leaking_neighbour["leaks"])
+    calls = leaking_neighbour["leak"]["sent"]
     assert calls > 30
     # Each worker is recycled after the call that took it past the ceiling: every few calls, and
     # mostly once its request is answered (reload-on-rss), rarely by the master's kill.
@@ -144,11 +164,11 @@ def test_leaking_apps_workers_are_recycled_at_their_ceiling_before_the_host_runs
 
 def test_leaking_apps_own_requests_are_answered_as_its_workers_are_recycled(leaking_neighbour) -> None:
     # reload-on-rss replaces a worker once its request is answered: the leak's callers see nothing.
-    for summary in leaking_neighbour["leaks"]:
-        assert summary["failed"] == 0, summary
+    assert leaking_neighbour["leak"]["failed"] == 0, leaking_neighbour["leak"]
 
 
 def test_neighbour_of_a_leaking_app_fails_no_request(leaking_neighbour) -> None:
-    for summary in leaking_neighbour["beside"]:
-        assert summary["sent"] > 100
-        assert summary["failed"] == 0, summary
+    notes = leaking_neighbour["notes"]
+    assert len(leaking_neighbour["beside"]) > 1000 and len(leaking_neighbour["alone"]) > 1000
+    assert notes["failed"] == 0, notes
+
