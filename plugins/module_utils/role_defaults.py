@@ -130,6 +130,7 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         'python_app_processes': 0,
         'python_app_worker_max_rss_mb': 512,
         'python_app_cpu_nice': 0,
+        'python_app_cpu_idle': False,
         'python_app_harakiri': 30,
         'python_app_max_body_mb': 1,
         'python_app_buffer_size': 65535,
