@@ -42,8 +42,8 @@ def test_collection_holds_the_seven_roles(collections: Path) -> None:
 def test_collection_holds_the_plugins_the_roles_use(collections: Path) -> None:
     plugins = collections / "ansible_collections" / "flask_deploy" / "stack" / "plugins"
     assert {p.relative_to(plugins).as_posix() for p in plugins.glob("*/*.py")} == {
-        "filter/host.py", "filter/stack.py", "modules/releases_info.py", "module_utils/names.py",
-        "test/names.py", "test/network.py"}
+        "filter/host.py", "filter/stack.py", "modules/releases_info.py", "module_utils/app_layout.py",
+        "module_utils/names.py", "module_utils/role_defaults.py", "test/names.py", "test/network.py"}
 
 
 def test_collection_roles_by_their_full_names_find_the_host_as_the_last_deploy_left_it(
