@@ -65,8 +65,9 @@ def _as_server(base: Path) -> list[str]:
 
 
 @contextmanager
-def started() -> Iterator[Cluster]:
-    """A new cluster, running until the block ends; then stopped and its directory removed."""
+def started(settings: str = "") -> Iterator[Cluster]:
+    """A new cluster, running until the block ends; then stopped and its directory removed. settings:
+    more of the server's command-line options (-c NAME=VALUE ...)."""
     bindir = postgresql_bin()
     # Not under pytest's own temporary directory, which only its owner may enter. In memory when
     # there is a tmpfs for it: every backup and restore creates databases, whose pages go to the
@@ -83,7 +84,7 @@ def started() -> Iterator[Cluster]:
                         "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
         # The durability of the tests' cluster is not under test (the programs' fsync of their files is).
         options = (f"-k {socket_dir} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c full_page_writes=off -c synchronous_commit=off")
+                   f"-c full_page_writes=off -c synchronous_commit=off {settings}")
         subprocess.run([*as_server, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
                         options, "start"], check=True, capture_output=True)
         yield Cluster(bindir, socket_dir, port)
