@@ -14,8 +14,9 @@ backups, and a database as it was at a given moment.
       standby, else the leader); base backups older than KEEP_DAYS are removed, never the newest,
       then the archived WAL older than the oldest one kept. Every member prunes its archive: one
       that keeps no base backup, of what is older than KEEP_DAYS.
-  pg_pitr.py list BACKUP_DIR
-      The base backups, newest last, each with the moment its copy was consistent.
+  pg_pitr.py list BACKUP_DIR [TARGET]
+      The base backups, newest last, each with the moment its copy was consistent; with TARGET, only
+      those consistent before it (where a restore to TARGET may start).
   pg_pitr.py restore BACKUP_DIR ARCHIVE_DIR TARGET DATABASE [WAIT_FOR]
       DATABASE as it was at TARGET (an ISO 8601 time with its offset, e.g. 2026-12-08T01:02:03+00:00):
       the newest base backup consistent before TARGET is unpacked beside the backups and started as a
@@ -235,10 +236,10 @@ def unpack(backup: dict[str, object], data: Path, server: list[str]) -> None:
     run(*server, "touch", str(data / "recovery.signal"))
 
 
-def side_options(data: Path, sockets: Path, archive_dir: Path, target: datetime) -> str:
+def side_settings(data: Path, sockets: Path, archive_dir: Path, target: datetime) -> dict[str, str]:
     """The throwaway server's settings over those its copy brings (the member's, written by Patroni):
     no TCP, no archiving, no streaming, its own hba files, little memory; replay to target, then pause."""
-    settings = {
+    return {
         "listen_addresses": "", "port": "5432", "unix_socket_directories": str(sockets), "ssl": "off",
         "archive_mode": "off", "primary_conninfo": "", "primary_slot_name": "", "hot_standby": "on",
         "hba_file": str(data / "pg_hba.conf"), "ident_file": str(data / "pg_ident.conf"),
@@ -246,7 +247,16 @@ def side_options(data: Path, sockets: Path, archive_dir: Path, target: datetime)
         "restore_command": f"cp {archive_dir}/%f %p", "recovery_target_time": target.isoformat(),
         "recovery_target_action": "pause", "recovery_target_timeline": "latest",
     }
-    return " ".join(f"-c {name}='{value}'" for name, value in settings.items())
+
+
+def configure(data: Path, settings: dict[str, str]) -> None:
+    """The settings, last in postgresql.auto.conf, which the server reads after postgresql.conf. Not on its
+    command line: Patroni's postgresql.conf sets every recovery target to '', and the server refuses a
+    target given on the command line beside those ("multiple recovery targets specified")."""
+    auto = data / "postgresql.auto.conf"
+    lines = [f"{name} = '{value.replace(chr(39), chr(39) * 2)}'" for name, value in settings.items()]
+    with auto.open("a", encoding="utf-8") as conf:
+        conf.write("\n# pg_pitr.py: a throwaway server that replays to a moment\n" + "\n".join(lines) + "\n")
 
 
 def replay_paused(server: dict[str, str], log: Path) -> str:
@@ -304,8 +314,9 @@ def restore(backup_dir: str, archive_dir: str, target: str, database: str, wait_
             unpack(backup, data, prefix)
             try:
                 try:
-                    run(*prefix, "pg_ctl", "--pgdata", str(data), "--wait", "--timeout", str(REPLAY_WAIT), "--log", str(log),
-                        "--options", side_options(data, sockets, archive_path, moment), "start")
+                    configure(data, side_settings(data, sockets, archive_path, moment))
+                    run(*prefix, "pg_ctl", "--pgdata", str(data), "--wait", "--timeout", str(REPLAY_WAIT), "--log",
+                        str(log), "start")
                 except RuntimeError as exc:
                     raise RuntimeError(f"{exc}: {log_tail(log)}") from exc
                 server = {"PGHOST": str(sockets), "PGPORT": "5432", "PGUSER": "postgres"}
@@ -343,8 +354,12 @@ def cli(argv: list[str]) -> int:
             done = base(*args, members=members, me=me)
             print(json.dumps(done), flush=True)
             return 0 if done["ok"] else 1
-    if command == "list" and len(args) == 1:
-        print(json.dumps(base_backups(Path(args[0]))), flush=True)
+    if command == "list" and len(args) in (1, 2):
+        kept = base_backups(Path(args[0]))
+        if len(args) == 2:
+            moment = parse_target(args[1])
+            kept = [b for b in kept if datetime.fromisoformat(str(b["consistent_at"])) < moment]
+        print(json.dumps(kept), flush=True)
         return 0
     if command == "restore" and len(args) in (4, 5):
         restored = restore(*args)

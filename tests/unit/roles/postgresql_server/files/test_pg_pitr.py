@@ -55,6 +55,9 @@ def archived_server():
 def _archived(backups: Path, archive: Path):
     command = f"/usr/bin/python3 {PROGRAM} archive %p {archive} %f"
     with postgresql.started(f"-c wal_level=replica -c archive_mode=on -c archive_command='{command}'") as cluster:
+        # As Patroni writes a member's postgresql.conf (which a base backup copies): every recovery target ''.
+        with (cluster.socket_dir.parent / "data" / "postgresql.conf").open("a") as conf:
+            conf.write("".join(f"recovery_target{kind} = ''\n" for kind in ("", "_lsn", "_name", "_time", "_xid")))
         with pytest.MonkeyPatch.context() as env:
             env.setenv("PGHOST", str(cluster.socket_dir))
             env.setenv("PGPORT", str(cluster.port))
@@ -307,6 +310,23 @@ def test_list_prints_the_base_backups(run_program, story):
     ran = run_program("pg_pitr.py", "list", story["backups"])
     assert ran.code == 0
     assert [b["path"] for b in json.loads(ran.stdout)] == [story["base"]["path"]]
+
+
+def test_list_before_a_moment_prints_only_the_base_backups_a_restore_may_start_from(run_program, story):
+    early = (datetime.fromisoformat(story["base"]["consistent_at"]) - timedelta(seconds=1)).isoformat()
+    assert json.loads(run_program("pg_pitr.py", "list", story["backups"], early).stdout) == []
+    later = story["moment"].isoformat()
+    assert len(json.loads(run_program("pg_pitr.py", "list", story["backups"], later).stdout)) == 1
+
+
+def test_restore_prints_its_result_and_exits_1_when_it_fails(run_program, story):
+    ran = run_program("pg_pitr.py", "restore", story["backups"], story["archive"], "soon", "pitr_notes")
+    assert ran.code == 1 and json.loads(ran.stdout)["error"].startswith("TARGET ('soon')")
+
+
+def test_base_prints_what_it_did_and_exits_1_when_the_cluster_cannot_be_asked(run_program, tmp_path):
+    ran = run_program("pg_pitr.py", "base", "--cluster", "http://127.0.0.1:1", "db1", tmp_path, tmp_path, "14")
+    assert ran.code == 1 and "the cluster's members, from http://127.0.0.1:1" in json.loads(ran.stdout)["error"]
 
 
 @pytest.mark.parametrize("argv", [[], ["archive", "x"], ["base"], ["restore", "a", "b"], ["nothing"]])
