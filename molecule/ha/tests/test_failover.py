@@ -13,6 +13,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -319,6 +320,75 @@ def test_a_backup_on_a_replica_fails_no_read_and_no_write(replica_backup) -> Non
     assert replica_backup["writes"]["failed"] == 0, replica_backup["writes"]
     assert replica_backup["reads"]["failed"] == 0, replica_backup["reads"]
     assert "503" not in replica_backup["writes"]["by_status"], replica_backup["writes"]
+
+
+# A point-in-time restore to just before a mistaken DELETE ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def point_in_time(replica_backup, report, tmp_path_factory) -> dict[str, Any]:
+    """After the backup (whose service also took a base backup on its member): under write load, the
+    moment, a mistaken DELETE of every note on the leader, more notes, then playbooks/db-pitr.yml to the
+    moment, still under load. Once the load has stopped, playbooks/restore.yml puts the dump in place."""
+    db.wait_healthy(MEMBERS)
+    app = node(APP, sudo=True)
+    dest = tmp_path_factory.mktemp("ha-pitr")
+    with under_load() as traffic:
+        wait_until(lambda: len(acknowledged(app, traffic["writes"])) >= 50, 60)
+        moment = db.clock(app)
+        wait_until(lambda: db.clock(app) > moment + 0.5, 5, every=0.1)  # commits after the moment, before the DELETE
+        psql(node(db.leader(MEMBERS), sudo=True), "DELETE FROM notes", "notes")
+        deleted = db.clock(app)
+        writes_after(app, traffic["writes"], deleted)
+        target = datetime.fromtimestamp(moment, timezone.utc).isoformat()
+        began = db.clock(app)
+        pitr = run_playbook(PROJECT / "playbooks" / "db-pitr.yml", "-e", "pitr_database=notes",
+                            "-e", f"pitr_target={target}", "-e", f"backup_dest={dest}")
+        took = db.clock(app) - began
+    dumps = sorted(dest.glob("*/notes/notes-at-*.dump"))
+    restore = run_playbook(PROJECT / "playbooks" / "restore.yml", "-e", "restore_app=notes",
+                           "-e", f"python_app_restore_from={dumps[0] if dumps else dest}")
+    acks = acknowledged(app, traffic["writes"])
+    stored = notes_in(node(db.leader(MEMBERS), sudo=True))
+    before = [a for a in acks if a["at"] < moment]
+    after = [a for a in acks if a["at"] > deleted + 1]
+    writes, reads = traffic["writes"], traffic["reads"]
+    report.add("point-in-time restore (db-pitr.yml, then restore.yml)", writes,
+               f"{len(before)} notes acknowledged before the moment, {len(after)} after the DELETE; db-pitr.yml "
+               f"{took:.1f} s under load (reads failed {reads['failed']} of {reads['sent']}); after restore.yml "
+               f"{sum(stored.get(str(a['id'])) == a['text'] for a in before)} of the {len(before)} are back")
+    return {"pitr": pitr, "restore": restore, "dumps": dumps, "stored": stored, "before": before, "after": after,
+            "writes": writes, "reads": reads, "seconds": took}
+
+
+def test_db_pitr_brings_one_dump_of_the_database_at_the_moment_to_the_controller(point_in_time) -> None:
+    assert point_in_time["pitr"].rc == 0, point_in_time["pitr"]
+    assert len(point_in_time["dumps"]) == 1
+    assert point_in_time["dumps"][0].stat().st_mode & 0o077 == 0
+
+
+def test_restoring_the_dump_brings_back_every_note_acknowledged_before_the_moment(point_in_time) -> None:
+    assert point_in_time["restore"].rc == 0, point_in_time["restore"]
+    assert len(point_in_time["before"]) >= 50
+    assert [a for a in point_in_time["before"] if point_in_time["stored"].get(str(a["id"])) != a["text"]] == []
+
+
+def test_the_restored_database_holds_no_note_written_after_the_delete(point_in_time) -> None:
+    assert len(point_in_time["after"]) >= 20
+    assert [a for a in point_in_time["after"] if str(a["id"]) in point_in_time["stored"]] == []
+
+
+def test_a_point_in_time_dump_fails_no_read_and_no_write(point_in_time) -> None:
+    assert point_in_time["writes"]["failed"] == 0, point_in_time["writes"]
+    assert point_in_time["reads"]["failed"] == 0, point_in_time["reads"]
+
+
+def test_db_pitr_to_a_moment_before_every_base_backup_fails_naming_the_target(tmp_path) -> None:
+    run = run_playbook(PROJECT / "playbooks" / "db-pitr.yml", "-e", "pitr_database=notes",
+                       "-e", "pitr_target=2000-01-01T00:00:00+00:00", "-e", f"backup_dest={tmp_path}")
+    assert run.rc != 0
+    assert "postgresql_server_pitr_target: no member" in str(run.report)
+    assert list(tmp_path.iterdir()) == []
 
 
 # A rolling upgrade of the database packages ------------------------------------------------------
