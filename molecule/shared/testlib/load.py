@@ -26,14 +26,21 @@ def install_loadgen(host: Any) -> str:
 def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: int = 4,
          scheme: str = "https", connect: str = "127.0.0.1", accept: tuple[int, ...] = (),
          post_notes: bool = False, method: str = "GET", pause: float = 0.01, alternate: float = 0.0,
-         trace: bool = False) -> Iterator[dict[str, Any]]:
+         trace: bool = False, sent_before: int = 0, sent_after: int = 0) -> Iterator[dict[str, Any]]:
     """Continuous load while the block runs, to the site name at connect (the host's loopback, or
     another of its addresses), each a GET or a HEAD (method), each of the threads pausing pause
     seconds between its requests; statuses in accept count as answers, as 2xx do. The summary
     fills the dict (p50_s and p99_s among it). With post_notes every request adds a note, and the
     summary's "acks" is the host's file of the acknowledged ones (loadgen.py). With alternate, the
     clients send only in every second window of that many seconds (the summary's "windows"); with
-    trace, the summary's "trace" lists every answered request's [start, seconds] (loadgen.py)."""
+    trace, the summary's "trace" lists every answered request's [start, seconds] (loadgen.py).
+
+    By default the block begins 1 s after the clients are started and they stop 2 s after it: on a
+    loaded host the clients may not have sent anything by then (a Python start takes seconds when
+    the CPUs are busy). With sent_before, the block begins only once the clients have completed that
+    many requests; with sent_after, they stop only once they completed that many more after the
+    block (answered or failed: a failure is the summary's to report): the load surely spans the
+    block, however slow the host. Each wait fails the test past 60 s."""
     install_loadgen(host)
     tag = f"/tmp/load-{time.monotonic_ns()}"
     started = host.run(
@@ -42,16 +49,35 @@ def load(host: Any, path: str = "/api/notes", name: str = "localhost", threads: 
         f"{''.join(f'--accept {status} ' for status in accept)}"
         f"--method {method} --threads {threads} --pause {pause} --alternate {alternate} "
         f"{f'--trace {tag}.trace ' if trace else ''}"
-        f"--stop-file {tag}.stop --out {tag}.json --max-seconds 600 "
-        f">{tag}.log 2>&1 < /dev/null & sleep 1"
+        f"--progress {tag}.progress --stop-file {tag}.stop --out {tag}.json --max-seconds 600 "
+        f">{tag}.log 2>&1 < /dev/null &{'' if sent_before else ' sleep 1'}"
     )
     assert started.rc == 0, started.stderr
+
+    def completed() -> int:
+        """Requests the clients completed so far (0 before their first report)."""
+        report = host.run(f"cat {tag}.progress 2>/dev/null")
+        return int(json.loads(report.stdout)["sent"]) if report.rc == 0 and report.stdout.strip() else 0
+
+    def load_is_flowing() -> bool:
+        return completed() >= sent_before
+
     # The acks file fills while the load runs: a test may wait for the first notes in it.
     summary: dict[str, Any] = {"acks": f"{tag}.acks"} if post_notes else {}
     try:
+        if sent_before:
+            wait_until(load_is_flowing, 60)
         yield summary
+        # Requests keep flowing after the action.
+        if sent_after:
+            target = completed() + sent_after
+
+            def load_went_on() -> bool:
+                return completed() >= target
+            wait_until(load_went_on, 60)
+        else:
+            time.sleep(2)
     finally:
-        time.sleep(2)  # requests keep flowing after the action
         host.run(f"touch {tag}.stop")
         wait_until(lambda: host.file(f"{tag}.json").exists, 30)
         summary.update(json.loads(host.file(f"{tag}.json").content_string))

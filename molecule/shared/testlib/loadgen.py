@@ -10,7 +10,9 @@ timeout. Writes a JSON summary to OUT when it stops (with the p50, p99 and
 slowest seconds of the answered requests); with --trace, TRACE gets every answered request's
 start (the host's monotonic clock) and seconds. With --alternate S the clients send only in every
 second window of S seconds, the first one after S seconds without; the summary's "windows" lists
-each window that ended, [start, end, sending] on that clock. With
+each window that ended, [start, end, sending] on that clock. With --progress, PROGRESS holds the
+requests sent and answered so far ({"sent": N, "ok": M}, replaced atomically a few times a second
+while the clients run), for a caller that waits for the load to get going or to go on. With
 --post-notes each request instead adds a note (POST PATH, JSON, a text of its
 own), and ACKS gets one JSON line per note the app acknowledged: its id, text
 and the host's wall-clock time of the acknowledgement.
@@ -47,6 +49,7 @@ def main() -> None:
     parser.add_argument("--stop-file", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--trace", default="", help="file of every answered request: [start, seconds]")
+    parser.add_argument("--progress", default="", help='file of the requests so far: {"sent": N, "ok": M}')
     parser.add_argument("--alternate", type=float, default=0.0,
                         help="seconds of each window; the clients send in every second one (0: always)")
     args = parser.parse_args()
@@ -129,11 +132,32 @@ def main() -> None:
                     failures.append(now)
             time.sleep(args.pause)
 
+    def write_progress() -> None:
+        with lock:
+            counts = {"sent": sent, "ok": ok}
+        tmp = args.progress + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(counts, fh)
+        os.replace(tmp, args.progress)
+
+    clients_done = threading.Event()
+
+    def reporter() -> None:
+        while not clients_done.wait(0.05):
+            write_progress()
+
     threads = [threading.Thread(target=client, daemon=True) for _ in range(args.threads)]
+    progress = threading.Thread(target=reporter, daemon=True) if args.progress else None
     for thread in threads:
         thread.start()
+    if progress:
+        progress.start()
     for thread in threads:
         thread.join()
+    if progress:
+        clients_done.set()
+        progress.join()
+        write_progress()
 
     stopped = time.monotonic()
     successes.sort()
