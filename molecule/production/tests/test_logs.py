@@ -39,7 +39,9 @@ def test_forced_rotation_under_load_fails_no_request_and_new_requests_go_to_the_
 
     # The load is flowing before the rotation and goes on after it, however slow the host.
     with load(host, "/livez", name=domain, sent_before=25, sent_after=50) as summary:
-        rotated = host.run("logrotate --force /etc/logrotate.d/nginx")
+        # logrotate.timer's own run (daily, between 00:00 and 01:00) may hold the state file's lock:
+        # without the wait this run would fail at once ("state file ... is already locked").
+        rotated = host.run("logrotate --force --wait-for-state-lock /etc/logrotate.d/nginx")
         assert rotated.rc == 0, rotated.stderr
         # The postrotate USR1 returns at once: the master reopens, then tells each worker, which
         # reopens when it next wakes. Until then a request may still be logged in the old file.
