@@ -9,6 +9,7 @@ it. A drill's figures go to .cache/ha-report.md.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -282,8 +283,10 @@ def replica_backup(report, tmp_path_factory) -> dict[str, Any]:
                             " /var/tmp/notes-check.dump")
         restored = notes_in(leader, "notes_check")
         leader.check_output("runuser -u postgres -- dropdb notes_check && rm /var/tmp/notes-check.dump")
-    journals = {name: node(name, sudo=True).check_output("journalctl -u postgresql-backup.service -n 3 -o cat")
-                for name in MEMBERS}
+    # What each member's service said in this run (its invocation), and nothing of an earlier one.
+    journals = {name: node(name, sudo=True).check_output(
+        "journalctl -o cat _SYSTEMD_INVOCATION_ID=$(systemctl show -P InvocationID postgresql-backup.service)")
+        for name in MEMBERS}
     writes = traffic["writes"]
     acks = acknowledged(app, writes)
     report.add("backup under load (playbooks/backup.yml)", writes,
@@ -307,6 +310,18 @@ def test_the_members_that_do_not_back_up_say_which_one_did(replica_backup) -> No
         if name != backer:
             assert f'"skipped": "{backer} backs up (the synchronous standby)"' in replica_backup["journals"][name]
     assert '"chosen_as": "the synchronous standby"' in replica_backup["journals"][backer]
+
+
+def test_the_member_that_backs_up_also_takes_a_base_backup_and_every_member_prunes_its_archive(replica_backup):
+    backer = replica_backup["dumps"][0].parts[-3]
+    for name in MEMBERS:
+        journal = replica_backup["journals"][name]
+        said = [json.loads(line) for line in journal.splitlines() if '"base_backup_by"' in line]
+        assert [each["base_backup_by"] for each in said] == [backer], journal
+        assert said[0]["ok"] and "archive_pruned" in said[0], journal
+        assert ("base_backup" in said[0]) == (name == backer), journal
+        if name == backer:
+            assert said[0]["base_backup"]["start_wal"], journal
 
 
 def test_a_replicas_backup_restores_with_every_note_acknowledged_before_it_began(replica_backup) -> None:
