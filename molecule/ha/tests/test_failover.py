@@ -283,10 +283,16 @@ def replica_backup(report, tmp_path_factory) -> dict[str, Any]:
                             " /var/tmp/notes-check.dump")
         restored = notes_in(leader, "notes_check")
         leader.check_output("runuser -u postgres -- dropdb notes_check && rm /var/tmp/notes-check.dump")
-    # What each member's service said in this run (its invocation), and nothing of an earlier one.
-    journals = {name: node(name, sudo=True).check_output(
-        "journalctl -o cat _SYSTEMD_INVOCATION_ID=$(systemctl show -P InvocationID postgresql-backup.service)")
-        for name in MEMBERS}
+    # What each member's service said in this run (its invocation), and nothing of an earlier one:
+    # its two programs' lines, once journald has written the second (it reads the stream after the
+    # service ended).
+    def journal(name: str) -> str:
+        return node(name, sudo=True).check_output(
+            "journalctl -o cat _SYSTEMD_INVOCATION_ID=$(systemctl show -P InvocationID postgresql-backup.service)")
+
+    for name in MEMBERS:
+        wait_until(lambda name=name: '"base_backup_by"' in journal(name), 30)
+    journals = {name: journal(name) for name in MEMBERS}
     writes = traffic["writes"]
     acks = acknowledged(app, writes)
     report.add("backup under load (playbooks/backup.yml)", writes,
