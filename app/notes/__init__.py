@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-__version__ = "1.6.1"
+__version__ = "1.6.2"
 
 
 def _read_secret(path: str) -> str:

@@ -32,6 +32,11 @@ class WriteNotConfirmed(Exception):
 UNAVAILABLE: tuple[type[Exception], ...] = (sqlite3.OperationalError, WriteNotConfirmed)
 # Any error of the database: /healthz reports it unreachable.
 ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+# A PostgreSQL connection that broke under a request (its server stopped, restarted or was cut off:
+# a failover, a switchover), which a read may try once more on a new connection (views.py); and
+# what is not that (a statement past its timeout would only time out again).
+BROKEN: tuple[type[Exception], ...] = ()
+NOT_BROKEN: tuple[type[Exception], ...] = ()
 try:  # psycopg is only needed, and only in the lock, for PostgreSQL
     import psycopg
     from psycopg.rows import dict_row
@@ -41,6 +46,7 @@ try:  # psycopg is only needed, and only in the lock, for PostgreSQL
     # tables yet (a new server, before its restore or the app's migration): 503 until it has.
     UNAVAILABLE += (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.UndefinedTable)
     ERRORS += (psycopg.Error,)
+    BROKEN, NOT_BROKEN = (psycopg.OperationalError,), (psycopg.errors.QueryCanceled,)
 except ImportError:  # pragma: no cover - the lock always has it
     psycopg = None  # type: ignore[assignment]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -23,7 +24,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from . import __version__
 from . import csrf
-from .db import ERRORS, UNAVAILABLE, discard, get_db, kind, schema_version
+from .db import BROKEN, ERRORS, NOT_BROKEN, UNAVAILABLE, discard, get_db, kind, schema_version
 from .migrate import LATEST
 
 pages = Blueprint("pages", __name__)
@@ -244,9 +245,32 @@ def _database_unavailable(exc: Exception) -> Any:
     return message + "\n", 503, {**headers, "Content-Type": "text/plain; charset=utf-8"}
 
 
+def _read_retried(view: Any) -> Any:
+    """A read (GET or HEAD) whose PostgreSQL connection broke under it, its server stopped or cut off
+    by a failover or a switchover, is served once more on a new connection: to the primary, else to
+    any server that answers. A read changes nothing, so it is safe to send again; a write never is
+    (its outcome is unknown: 503)."""
+
+    @functools.wraps(view)
+    def read(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except BROKEN as exc:
+            if request.method not in ("GET", "HEAD") or isinstance(exc, NOT_BROKEN):
+                raise
+            current_app.logger.warning("read retried on a new connection: %s", exc)
+            discard()
+            return view(*args, **kwargs)
+
+    return read
+
+
 def register(app: Flask) -> None:
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint != "static":
+            app.view_functions[endpoint] = _read_retried(view)
     for unavailable in UNAVAILABLE:
         app.register_error_handler(unavailable, _database_unavailable)
     # Flask logs unhandled exceptions and passes them to the 500 handler

@@ -74,6 +74,44 @@ def test_the_next_request_after_the_servers_connections_were_cut_is_served(postg
     assert client.post("/api/notes", json={"text": "after"}).status_code == 201
 
 
+def _server_ends_the_connection_once(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """The request's first query of that Database method meets its connection ended by the server (a
+    stopping or demoted server's "terminating connection due to administrator command"), after the
+    kept connection passed its check."""
+    from notes import db as notes_db
+
+    real = getattr(notes_db.Database, method)
+    cut: list[bool] = []
+
+    def query(self, *args, **kwargs):
+        if not cut:
+            cut.append(True)
+            self.conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(notes_db.Database, method, query)
+
+
+def test_a_read_whose_connection_the_server_ends_under_it_is_served_on_a_new_one(postgresql_url, monkeypatch):
+    migrate.migrate_postgresql(postgresql_url)
+    client = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": postgresql_url}).test_client()
+    note = client.post("/api/notes", json={"text": "kept"}).get_json()
+    _server_ends_the_connection_once(monkeypatch, "one")
+    resp = client.get(f"/api/notes/{note['id']}")
+    assert (resp.status_code, resp.get_json()["text"]) == (200, "kept")
+
+
+def test_a_write_whose_connection_the_server_ends_under_it_gets_503_and_is_not_sent_again(postgresql_url, monkeypatch):
+    migrate.migrate_postgresql(postgresql_url)
+    client = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": postgresql_url}).test_client()
+    assert client.get("/api/notes").status_code == 200  # the worker's connection is kept
+    _server_ends_the_connection_once(monkeypatch, "one")
+    resp = client.post("/api/notes", json={"text": "outcome unknown"})
+    assert (resp.status_code, resp.headers.get("Retry-After")) == (503, "5")
+    with psycopg.connect(postgresql_url) as check:
+        assert check.execute("SELECT count(*) FROM notes WHERE text = 'outcome unknown'").fetchone()[0] == 0
+
+
 def test_the_module_migrates_the_database_the_url_names_and_prints_no_url(postgresql_url: str) -> None:
     def run() -> dict:
         out = subprocess.run([sys.executable, "-m", "notes.migrate"], capture_output=True, text=True, check=True,
