@@ -283,12 +283,11 @@ def replica_backup(report, tmp_path_factory) -> dict[str, Any]:
                             " /var/tmp/notes-check.dump")
         restored = notes_in(leader, "notes_check")
         leader.check_output("runuser -u postgres -- dropdb notes_check && rm /var/tmp/notes-check.dump")
-    # What each member's service said in this run (its invocation), and nothing of an earlier one:
-    # its two programs' lines, once journald has written the second (it reads the stream after the
-    # service ended).
+    # What each member's service said since this run began (the hosts share one clock), and nothing
+    # of an earlier run: its two programs' lines. By unit, not by invocation: journald may not learn
+    # a short-lived process's invocation (the second program's line went missing that way).
     def journal(name: str) -> str:
-        return node(name, sudo=True).check_output(
-            "journalctl -o cat _SYSTEMD_INVOCATION_ID=$(systemctl show -P InvocationID postgresql-backup.service)")
+        return node(name, sudo=True).check_output(f"journalctl -o cat -u postgresql-backup.service --since @{began:.3f}")
 
     for name in MEMBERS:
         wait_until(lambda name=name: '"base_backup_by"' in journal(name), 30)
