@@ -287,7 +287,7 @@ def replica_backup(report, tmp_path_factory) -> dict[str, Any]:
     # of an earlier run: its two programs' lines. By unit, not by invocation: journald may not learn
     # a short-lived process's invocation (the second program's line went missing that way).
     def journal(name: str) -> str:
-        return node(name, sudo=True).check_output(f"journalctl -o cat -u postgresql-backup.service --since @{began:.3f}")
+        return node(name, sudo=True).check_output(f"journalctl -o cat -u postgresql-backup.service --since @{int(began)}")
 
     for name in MEMBERS:
         wait_until(lambda name=name: '"base_backup_by"' in journal(name), 30)
