@@ -101,6 +101,16 @@ def restored_tables(dump: Path, name: str, server: dict[str, str] | None = None)
 SCRATCH_SERVER = ".scratch-server-"
 
 
+def server_user(*paths: Path) -> list[str]:
+    """The prefix that runs a throwaway server's programs: none as postgres; run by hand as root
+    (the server refuses root), runuser, and paths made postgres's."""
+    if os.geteuid() != 0:
+        return []
+    for path in paths:
+        shutil.chown(path, "postgres", "postgres")
+    return ["runuser", "-u", "postgres", "--"]
+
+
 @contextlib.contextmanager
 def scratch_server(directory: Path) -> Iterator[dict[str, str]]:
     """A throwaway PostgreSQL server (this PATH's initdb and pg_ctl) for the restores that prove a
@@ -111,11 +121,7 @@ def scratch_server(directory: Path) -> Iterator[dict[str, str]]:
         shutil.rmtree(stale, ignore_errors=True)
     data = Path(tempfile.mkdtemp(prefix=SCRATCH_SERVER, dir=directory))
     sockets = Path(tempfile.mkdtemp(prefix="pg-backup-"))
-    as_server: list[str] = []
-    if os.geteuid() == 0:  # run by hand as root: the server refuses root, and runs as postgres
-        for path in (data, sockets):
-            shutil.chown(path, "postgres", "postgres")
-        as_server = ["runuser", "-u", "postgres", "--"]
+    as_server = server_user(data, sockets)
     try:
         run(*as_server, "initdb", "--no-sync", "--no-instructions", "--auth=trust", "--username=postgres",
             "--encoding=UTF8", "--locale=C", "--pgdata", str(data / "data"))

@@ -44,7 +44,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from pg_backup import COUNT_TABLES, STAMP, backer, cluster_members, fsync, run
+from pg_backup import COUNT_TABLES, STAMP, backer, cluster_members, fsync, run, server_user
 
 WAL_FILE = re.compile(r"^[0-9A-F]{24}$")
 # How long a restore waits for the archive to hold WAIT_FOR, and for the replay to reach TARGET.
@@ -218,16 +218,6 @@ def wait_for_archive(archive_dir: Path, name: str) -> None:
         time.sleep(0.2)
 
 
-def as_server(*paths: Path) -> list[str]:
-    """The prefix that runs the throwaway server's programs: none as postgres; run by hand as root
-    (the server refuses root), runuser, and paths made postgres's."""
-    if os.geteuid() != 0:
-        return []
-    for path in paths:
-        shutil.chown(path, "postgres", "postgres")
-    return ["runuser", "-u", "postgres", "--"]
-
-
 def unpack(backup: dict[str, object], data: Path, server: list[str]) -> None:
     """The base backup, unpacked as the throwaway server's user, to be recovered (not to follow a leader)."""
     run(*server, "tar", "-xzf", str(Path(str(backup["path"])) / "base.tar.gz"), "-C", str(data))
@@ -309,7 +299,7 @@ def restore(backup_dir: str, archive_dir: str, target: str, database: str, wait_
         sockets = Path(tempfile.mkdtemp(prefix="pg-pitr-"))
         data, log = side / "data", side / "log"
         data.mkdir(mode=0o700)
-        prefix = as_server(side, data, sockets)
+        prefix = server_user(side, data, sockets)
         try:
             unpack(backup, data, prefix)
             try:
